@@ -1,0 +1,1 @@
+"""hiljax: HIL-SERL in JAX/Flax."""

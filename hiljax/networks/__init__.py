@@ -1,0 +1,1 @@
+"""Flax modules: MLP, ResNet10, encoders, policy, critics."""

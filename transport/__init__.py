@@ -1,0 +1,1 @@
+"""Actor <-> learner transport (gRPC LearnerService and ZeroMQ). Knows nothing of JAX or hiljax."""
