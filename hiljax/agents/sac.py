@@ -1,0 +1,247 @@
+"""The SAC agent of HIL-SERL: an immutable pytree whose `update` runs one whole UTD round in jit.
+
+    agent = SACAgent.create(config, key)
+    agent, metrics = agent.update(batch)   # batch arrays have a leading (utd_ratio, batch_size)
+
+One jitted call: image augmentation and (frozen) backbone features for all minibatches, then a
+`lax.scan` over `utd_ratio` critic + discrete-critic updates (each followed by a Polyak target
+update), then the actor and temperature updates when `policy_update_freq` says so. Each network
+has its own optimiser state, so critic-only steps never move the actor (a flaw of the Berkeley
+code, where one Adam state over the whole tree kept pushing the actor with stale momentum).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import optax
+
+from hiljax.config import SACConfig
+from hiljax.networks.augment import random_shift_nd
+from hiljax.networks.encoder import apply_backbone
+from hiljax.networks.heads import sample_tanh_gaussian, tanh_gaussian_mode
+from hiljax.networks.sac_networks import (SACNetworks, backbone_params_of, init_params,
+                                          make_sac_networks)
+
+from . import sac_losses
+from .sac_losses import actor_loss, critic_loss, discrete_critic_loss, temperature_loss
+
+OPTIMISED = ("critic", "actor", "discrete_critic", "temperature")
+
+
+def make_optimizers(config: SACConfig) -> dict[str, optax.GradientTransformation]:
+    def adam(lr):
+        return optax.chain(optax.clip_by_global_norm(config.grad_clip_norm), optax.adam(lr))
+
+    return {
+        "critic": adam(config.critic_lr),
+        "discrete_critic": adam(config.critic_lr),
+        "actor": adam(config.actor_lr),
+        "temperature": adam(config.temperature_lr),
+    }
+
+
+class SACAgent(flax.struct.PyTreeNode):
+    params: dict
+    target_params: dict  # {"critic": ..., "discrete_critic": ...}, Polyak averages
+    opt_states: dict  # one optax state per name in OPTIMISED
+    step: jax.Array  # UTD rounds done (int32 scalar)
+    key: jax.Array
+    config: SACConfig = flax.struct.field(pytree_node=False)
+
+    @property
+    def nets(self) -> SACNetworks:
+        return make_sac_networks(self.config)
+
+    @property
+    def temperature(self) -> jax.Array:
+        return jnp.exp(self.params["temperature"]["log_alpha"])
+
+    @classmethod
+    def create(cls, config: SACConfig, key: jax.Array, backbone_params=None) -> SACAgent:
+        k_init, k_agent = jax.random.split(key)
+        params = init_params(config, k_init, backbone_params)
+        optimizers = make_optimizers(config)
+        return cls(
+            params=params,
+            target_params={"critic": params["critic"], "discrete_critic": params["discrete_critic"]},
+            opt_states={name: optimizers[name].init(params[name]) for name in OPTIMISED},
+            step=jnp.zeros((), jnp.int32),
+            key=k_agent,
+            config=config,
+        )
+
+    def update(self, batch: dict) -> tuple[SACAgent, dict]:
+        """One UTD round. Every batch array has leading axes (utd_ratio, batch_size)."""
+        return update_round(self, batch)
+
+    def actor_parameters(self) -> dict:
+        """What an actor process needs to act: encoder, policy, gripper head, trained backbone.
+
+        A frozen backbone is left out on purpose: it never changes, so it is sent once
+        (`frozen_backbone_parameters`) rather than on every push as the reference does.
+        """
+        out = {
+            "encoder": self.params["critic"]["encoder"],
+            "actor": self.params["actor"],
+            "discrete_critic": self.params["discrete_critic"],
+        }
+        if "backbone" in self.params["critic"]:
+            out["backbone"] = self.params["critic"]["backbone"]
+        return out
+
+    def frozen_backbone_parameters(self) -> dict:
+        return self.params["backbone"]
+
+
+# ---------------------------------------------------------------------------------------------
+# One gradient step of one network.
+
+
+def _apply_gradients(agent: SACAgent, name: str, loss_fn, batch: dict, key: jax.Array):
+    (_, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+        agent.params[name], agent, batch, key
+    )
+    optimizer = make_optimizers(agent.config)[name]
+    updates, opt_state = optimizer.update(grads, agent.opt_states[name], agent.params[name])
+    params = {**agent.params, name: optax.apply_updates(agent.params[name], updates)}
+    metrics = {**metrics, f"{name}_grad_norm": optax.global_norm(grads)}
+    return agent.replace(params=params, opt_states={**agent.opt_states, name: opt_state}), metrics
+
+
+def _polyak(agent: SACAgent, name: str) -> SACAgent:
+    tau = agent.config.critic_target_update_weight
+    new_target = optax.incremental_update(agent.params[name], agent.target_params[name], tau)
+    return agent.replace(target_params={**agent.target_params, name: new_target})
+
+
+def _critic_step(agent: SACAgent, minibatch: dict, key: jax.Array):
+    k_critic, k_discrete = jax.random.split(key)
+    agent, metrics = _apply_gradients(agent, "critic", critic_loss, minibatch, k_critic)
+    agent = _polyak(agent, "critic")
+    if agent.config.num_discrete_actions:
+        agent, discrete_metrics = _apply_gradients(
+            agent, "discrete_critic", discrete_critic_loss, minibatch, k_discrete
+        )
+        agent = _polyak(agent, "discrete_critic")
+        metrics = {**metrics, **discrete_metrics}
+    return agent, metrics
+
+
+def _policy_step(agent: SACAgent, minibatch: dict, key: jax.Array):
+    k_actor, k_temperature = jax.random.split(key)
+    agent, actor_metrics = _apply_gradients(agent, "actor", actor_loss, minibatch, k_actor)
+    agent, temp_metrics = _apply_gradients(
+        agent, "temperature", temperature_loss, minibatch, k_temperature
+    )
+    return agent, {**actor_metrics, **temp_metrics}
+
+
+# ---------------------------------------------------------------------------------------------
+# Preparing a round's images: augmentation, then frozen-backbone features computed once.
+
+
+def prepare_images(agent: SACAgent, batch: dict, key: jax.Array) -> dict:
+    """Augment pixels and attach frozen-backbone features (for all utd_ratio minibatches at once)."""
+    config = agent.config
+    keys = config.image_keys
+    if not keys:
+        return batch
+    batch = dict(batch)
+    if config.cache_backbone_features:
+        # The buffer stores features in place of pixels; nothing to augment or recompute.
+        batch["observation_features"] = {k: batch["observations"][k] for k in keys}
+        batch["next_observation_features"] = {k: batch["next_observations"][k] for k in keys}
+        return batch
+    for field, field_key in zip(("observations", "next_observations"), jax.random.split(key)):
+        obs = dict(batch[field])
+        for cam_key, k in zip(keys, jax.random.split(field_key, len(keys))):
+            obs[cam_key] = random_shift_nd(obs[cam_key], k, config.image_augmentation_pad)
+        batch[field] = obs
+    if config.freeze_vision_encoder:
+        backbone = agent.params["backbone"]
+        for field in ("observations", "next_observations"):
+            features = apply_backbone(agent.nets.backbone, backbone, batch[field], keys)
+            batch[field.removesuffix("s") + "_features"] = jax.lax.stop_gradient(features)
+    return batch
+
+
+def _update_round(agent: SACAgent, batch: dict) -> tuple[SACAgent, dict]:
+    key, k_images, k_critics, k_policy = jax.random.split(agent.key, 4)
+    batch = prepare_images(agent, batch, k_images)
+    num_minibatches = batch["rewards"].shape[0]
+
+    def scan_body(carry, inputs):
+        minibatch, step_key = inputs
+        carry, metrics = _critic_step(carry, minibatch, step_key)
+        return carry, metrics
+
+    agent, critic_metrics = jax.lax.scan(
+        scan_body, agent, (batch, jax.random.split(k_critics, num_minibatches))
+    )
+    metrics = jax.tree.map(lambda m: m[-1], critic_metrics)
+
+    last_minibatch = jax.tree.map(lambda x: x[-1], batch)
+    do_policy = agent.step % agent.config.policy_update_freq == 0
+    _, policy_metrics_shape = jax.eval_shape(_policy_step, agent, last_minibatch, k_policy)
+    agent, policy_metrics = jax.lax.cond(
+        do_policy,
+        lambda a: _policy_step(a, last_minibatch, k_policy),
+        lambda a: (a, jax.tree.map(lambda s: jnp.full(s.shape, jnp.nan, s.dtype),
+                                   policy_metrics_shape)),
+        agent,
+    )
+    metrics = {**metrics, **policy_metrics, "temperature": agent.temperature,
+               "reward_mean": batch["rewards"].mean()}
+    return agent.replace(step=agent.step + 1, key=key), metrics
+
+
+update_round = jax.jit(_update_round)
+
+
+# ---------------------------------------------------------------------------------------------
+# Acting (for the actor process): jitted, on the parameters that `actor_parameters` returns.
+
+
+@functools.partial(jax.jit, static_argnames=("config", "deterministic"))
+def sample_actions(config: SACConfig, actor_params: dict, backbone_params: dict,
+                   observations: dict, key: jax.Array, deterministic: bool = False) -> jax.Array:
+    """Actions (B, action_dim) for a batch of raw observations (images uint8 HWC).
+
+    `backbone_params` is the frozen backbone (sent once); ignored when `actor_params` carries
+    a trained one. The gripper column, when present, is the argmax of the discrete critic.
+    """
+    nets = make_sac_networks(config)
+    features = None
+    if config.image_keys:
+        backbone = actor_params.get("backbone", backbone_params)
+        features = apply_backbone(nets.backbone, backbone, observations, config.image_keys)
+    latent = nets.encoder.apply({"params": actor_params["encoder"]}, observations, features)
+    mean, std = nets.actor.apply({"params": actor_params["actor"]}, latent)
+    squash = config.policy_kwargs.use_tanh_squash
+    if deterministic:
+        actions = tanh_gaussian_mode(mean, squash)
+    else:
+        actions, _ = sample_tanh_gaussian(mean, std, key, squash)
+    if config.num_discrete_actions:
+        q = nets.discrete_critic.apply({"params": actor_params["discrete_critic"]}, latent)
+        gripper = jnp.argmax(q, axis=-1).astype(actions.dtype)
+        actions = jnp.concatenate([actions, gripper[:, None]], axis=-1)
+    return actions
+
+
+def backbone_features(config: SACConfig, params: dict, images: dict) -> dict:
+    """Frozen-backbone features of raw frames (for `cache_backbone_features` at insert time)."""
+    return _backbone_features_jit(config, backbone_params_of(params), images)
+
+
+@functools.partial(jax.jit, static_argnames=("config",))
+def _backbone_features_jit(config: SACConfig, backbone_params: dict, images: dict) -> dict:
+    nets = make_sac_networks(config)
+    return apply_backbone(nets.backbone, backbone_params, images, config.image_keys)
+
+
+__all__ = ["SACAgent", "sample_actions", "backbone_features", "make_optimizers", "sac_losses"]

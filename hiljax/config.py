@@ -1,0 +1,309 @@
+"""Every configuration of hiljax, as frozen dataclasses, plus JSON loading and dotted overrides.
+
+Field names follow LeRobot's `SACConfig` where one exists (`utd_ratio`, `critic_network_kwargs`,
+`policy_parameters_push_frequency`, ...) so a LeRobot user recognises them. Values are checked
+when the object is built: a bad value raises `ConfigError` naming the field, never later.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """A configuration file or override that cannot be used as written."""
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise ConfigError(message)
+
+
+class FrozenMapping(dict):
+    """A read-only, hashable dict, so configs holding one can be static arguments of jax.jit."""
+
+    def __hash__(self):  # type: ignore[override]
+        return hash(tuple(sorted(self.items())))
+
+    def _readonly(self, *args, **kwargs):
+        raise TypeError("configuration mappings are read-only; use dataclasses.replace")
+
+    __setitem__ = __delitem__ = update = pop = popitem = clear = setdefault = _readonly
+
+
+@dataclasses.dataclass(frozen=True)
+class CriticNetworkConfig:
+    hidden_dims: tuple[int, ...] = (256, 256)
+    activate_final: bool = True
+    final_activation: str | None = None  # kept for LeRobot config compatibility; unused
+
+
+@dataclasses.dataclass(frozen=True)
+class ActorNetworkConfig:
+    hidden_dims: tuple[int, ...] = (256, 256)
+    activate_final: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class PolicyConfig:
+    use_tanh_squash: bool = True
+    std_min: float = 1e-5
+    std_max: float = 10.0
+    init_final: float = 0.05  # head weights ~ uniform(-init_final, init_final)
+
+    def __post_init__(self):
+        _require(0 < self.std_min < self.std_max, "policy_kwargs: need 0 < std_min < std_max")
+        _require(self.init_final > 0, "policy_kwargs.init_final must be > 0")
+
+
+@dataclasses.dataclass(frozen=True)
+class ActorLearnerConfig:
+    learner_host: str = "127.0.0.1"
+    learner_port: int = 50051
+    policy_parameters_push_frequency: float = 4.0  # seconds between parameter pushes
+    queue_get_timeout: float = 2.0
+
+
+@dataclasses.dataclass(frozen=True)
+class SACConfig:
+    """The SAC learner's hyper-parameters. Defaults are the reference's (reference_facts §2)."""
+
+    # Observations: name -> shape. Images are (H, W, 3) uint8 inside hiljax (LeRobot: C, H, W).
+    input_features: dict[str, tuple[int, ...]] = dataclasses.field(
+        default_factory=lambda: {"observation.state": (18,)}
+    )
+    # Continuous action dims the policy outputs (the gripper, when discrete, is not counted).
+    continuous_action_dim: int = 3
+    num_discrete_actions: int | None = None  # 3 for a gripper: 0 close, 1 stay, 2 open
+
+    # Vision. vision_encoder_name: None -> small CNN; "resnet10" -> ResNet10 (random init unless
+    # pretrained_vision_weights points at a local file in any layout hiljax can read).
+    vision_encoder_name: str | None = None
+    pretrained_vision_weights: str | None = None
+    freeze_vision_encoder: bool = True
+    shared_encoder: bool = True
+    image_embedding_pooling_dim: int = 8
+    image_encoder_dropout: float = 0.1
+    # Random-shift augmentation (DrQ): pixels padded by this much then cropped back; 0 disables.
+    image_augmentation_pad: int = 4
+    # Store the frozen backbone's features per frame instead of pixels: much faster learner,
+    # but no pixel augmentation (the shift would have to happen before the backbone).
+    cache_backbone_features: bool = False
+
+    # SAC.
+    discount: float = 0.99
+    temperature_init: float = 1.0
+    num_critics: int = 2
+    num_subsample_critics: int | None = None
+    critic_lr: float = 3e-4
+    actor_lr: float = 3e-4
+    temperature_lr: float = 3e-4
+    critic_target_update_weight: float = 0.005  # Polyak tau
+    utd_ratio: int = 1
+    policy_update_freq: int = 1
+    target_entropy: float | None = None  # None -> -(continuous_dim + [1 if gripper]) / 2
+    use_backup_entropy: bool = True
+    grad_clip_norm: float = 40.0
+    latent_dim: int = 256
+    state_encoder_hidden_dim: int = 256  # kept for LeRobot configs; the state branch is one layer
+    critic_network_kwargs: CriticNetworkConfig = CriticNetworkConfig()
+    actor_network_kwargs: ActorNetworkConfig = ActorNetworkConfig()
+    policy_kwargs: PolicyConfig = PolicyConfig()
+    discrete_critic_network_kwargs: CriticNetworkConfig = CriticNetworkConfig()
+
+    # Replay and learning schedule.
+    batch_size: int = 256
+    online_buffer_capacity: int = 100_000
+    offline_buffer_capacity: int = 100_000
+    online_ratio: float = 0.5  # share of each batch from the online buffer when offline data exists
+    online_step_before_learning: int = 100
+    online_steps: int = 1_000_000
+    seed: int = 0
+    actor_learner_config: ActorLearnerConfig = ActorLearnerConfig()
+
+    def __post_init__(self):
+        features = FrozenMapping(
+            (str(k), tuple(int(d) for d in v)) for k, v in dict(self.input_features).items()
+        )
+        object.__setattr__(self, "input_features", features)
+        _require(self.continuous_action_dim >= 1, "continuous_action_dim must be >= 1")
+        _require(0.0 < self.discount <= 1.0, f"discount must be in (0, 1], got {self.discount}")
+        _require(self.temperature_init > 0, "temperature_init must be > 0")
+        _require(self.num_critics >= 1, "num_critics must be >= 1")
+        if self.num_subsample_critics is not None:
+            _require(
+                1 <= self.num_subsample_critics <= self.num_critics,
+                f"num_subsample_critics ({self.num_subsample_critics}) must be in "
+                f"[1, num_critics={self.num_critics}]",
+            )
+        if self.num_discrete_actions is not None:
+            _require(self.num_discrete_actions >= 2, "num_discrete_actions must be >= 2 or null")
+        for name in ("critic_lr", "actor_lr", "temperature_lr", "grad_clip_norm"):
+            _require(getattr(self, name) > 0, f"{name} must be > 0")
+        _require(0 < self.critic_target_update_weight <= 1, "critic_target_update_weight in (0, 1]")
+        for name in ("utd_ratio", "policy_update_freq", "latent_dim", "batch_size",
+                     "online_buffer_capacity", "offline_buffer_capacity"):
+            _require(getattr(self, name) >= 1, f"{name} must be >= 1, got {getattr(self, name)}")
+        _require(0.0 <= self.online_ratio <= 1.0, "online_ratio must be in [0, 1]")
+        _require(0.0 <= self.image_encoder_dropout < 1.0, "image_encoder_dropout in [0, 1)")
+        _require(self.image_augmentation_pad >= 0, "image_augmentation_pad must be >= 0")
+        _require(
+            self.vision_encoder_name in (None, "resnet10", "cnn"),
+            f"vision_encoder_name must be null, 'cnn' or 'resnet10', got {self.vision_encoder_name!r}",
+        )
+        _require(
+            not (self.cache_backbone_features and not self.freeze_vision_encoder),
+            "cache_backbone_features needs freeze_vision_encoder (a trained backbone changes)",
+        )
+        for key, shape in self.input_features.items():
+            _require(all(int(d) > 0 for d in shape), f"input_features[{key!r}] bad shape {shape}")
+        _require(bool(self.input_features), "input_features must name at least one observation")
+
+    @property
+    def image_keys(self) -> tuple[str, ...]:
+        return tuple(sorted(k for k in self.input_features if is_image_key(k)))
+
+    @property
+    def action_dim(self) -> int:
+        """Width of the stored action: continuous dims plus one gripper column if discrete."""
+        return self.continuous_action_dim + (1 if self.num_discrete_actions else 0)
+
+    @property
+    def resolved_target_entropy(self) -> float:
+        if self.target_entropy is not None:
+            return float(self.target_entropy)
+        return -(self.continuous_action_dim + (1 if self.num_discrete_actions else 0)) / 2.0
+
+
+def is_image_key(key: str) -> bool:
+    return key.startswith("observation.image")
+
+
+# ---------------------------------------------------------------------------------------------
+# Generic dict <-> dataclass conversion (strict: unknown keys and wrong types are errors).
+
+
+def _convert(value: Any, annotation: Any, where: str) -> Any:
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        if value is None:
+            _require(type(None) in args, f"{where}: null is not allowed")
+            return None
+        non_none = [a for a in args if a is not type(None)]
+        errors = []
+        for candidate in non_none:
+            try:
+                return _convert(value, candidate, where)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError("; ".join(errors))
+    if dataclasses.is_dataclass(annotation):
+        if isinstance(value, annotation):
+            return value
+        _require(isinstance(value, dict), f"{where}: expected an object, got {value!r}")
+        return from_dict(annotation, value, where)
+    if origin is tuple:
+        _require(isinstance(value, (list, tuple)), f"{where}: expected a list, got {value!r}")
+        inner = args[0] if args else Any
+        return tuple(_convert(v, inner, f"{where}[{i}]") for i, v in enumerate(value))
+    if origin is dict:
+        _require(isinstance(value, dict), f"{where}: expected an object, got {value!r}")
+        key_t, val_t = args if args else (Any, Any)
+        return {k: _convert(v, val_t, f"{where}[{k!r}]") for k, v in value.items()}
+    if annotation is bool:
+        _require(isinstance(value, bool), f"{where}: expected true/false, got {value!r}")
+        return value
+    if annotation is int:
+        _require(isinstance(value, int) and not isinstance(value, bool),
+                 f"{where}: expected an integer, got {value!r}")
+        return value
+    if annotation is float:
+        _require(isinstance(value, (int, float)) and not isinstance(value, bool),
+                 f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if annotation is str:
+        _require(isinstance(value, str), f"{where}: expected a string, got {value!r}")
+        return value
+    return value
+
+
+def from_dict(cls: type[T], data: dict, where: str = "") -> T:
+    """Build dataclass `cls` from a plain dict; unknown keys and wrong types raise ConfigError."""
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(set(data) - names)
+    _require(not unknown, f"{where or cls.__name__}: unknown field(s) {unknown}; "
+                          f"known: {sorted(names)}")
+    kwargs = {k: _convert(v, hints[k], f"{where}.{k}" if where else k) for k, v in data.items()}
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:
+        raise ConfigError(f"{where or cls.__name__}: {exc}") from exc
+
+
+def to_dict(obj: Any) -> Any:
+    """Dataclass -> JSON-ready dict (tuples become lists)."""
+    if dataclasses.is_dataclass(obj):
+        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, (list, tuple)):
+        return [to_dict(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: to_dict(v) for k, v in obj.items()}
+    return obj
+
+
+def _parse_override_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text  # a bare string such as resnet10
+
+
+def apply_overrides(data: dict, overrides: list[str], prefix_alias: str | None = None) -> dict:
+    """Apply `a.b.c=value` overrides (value parsed as JSON, else taken as a string) to `data`.
+
+    `prefix_alias` lets `--policy.utd_ratio=4` address the top level (LeRobot writes `policy.`).
+    """
+    data = json.loads(json.dumps(data))  # deep copy, JSON types only
+    for item in overrides:
+        item = item.removeprefix("--")
+        _require("=" in item, f"override {item!r} must look like key.path=value")
+        path, text = item.split("=", 1)
+        keys = path.split(".")
+        if prefix_alias and keys[0] == prefix_alias:
+            keys = keys[1:]
+        _require(bool(keys) and all(keys), f"override {item!r}: empty key")
+        node = data
+        for key in keys[:-1]:
+            node = node.setdefault(key, {})
+            _require(isinstance(node, dict), f"override {item!r}: {key} is not an object")
+        node[keys[-1]] = _parse_override_value(text)
+    return data
+
+
+def load_config(cls: type[T], path: str | Path | None = None, overrides: list[str] = (),
+                prefix_alias: str | None = None) -> T:
+    """Load `cls` from a JSON file (or defaults when `path` is None) plus dotted overrides."""
+    data: dict = {}
+    if path is not None:
+        try:
+            data = json.loads(Path(path).read_text())
+        except FileNotFoundError as exc:
+            raise ConfigError(f"config file not found: {path}") from exc
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid JSON: {exc}") from exc
+        _require(isinstance(data, dict), f"config file {path} must hold a JSON object")
+    data = apply_overrides(data, list(overrides), prefix_alias)
+    return from_dict(cls, data)
+
+
+def save_config(config: Any, path: str | Path) -> None:
+    Path(path).write_text(json.dumps(to_dict(config), indent=2) + "\n")
