@@ -41,7 +41,10 @@ def write_array_file(path: str | os.PathLike, file_format: str, version: int, me
         with open(tmp, "wb") as f:
             crcs = []
             for record in (header, *arrays.values()):
-                record = np.ascontiguousarray(record)
+                # (np.ascontiguousarray would turn a 0-d array into a 1-d one.)
+                record = np.asarray(record)
+                if not record.flags.c_contiguous:
+                    record = record.copy(order="C")
                 np.lib.format.write_array(f, record, allow_pickle=False)
                 crcs.append(_crc(record))
             np.lib.format.write_array(f, _json_record({"end": file_format, "crc32": crcs}),

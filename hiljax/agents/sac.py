@@ -108,7 +108,7 @@ def _apply_gradients(agent: SACAgent, name: str, loss_fn, batch: dict, key: jax.
     optimizer = make_optimizers(agent.config)[name]
     updates, opt_state = optimizer.update(grads, agent.opt_states[name], agent.params[name])
     params = {**agent.params, name: optax.apply_updates(agent.params[name], updates)}
-    metrics = {**metrics, f"{name}_grad_norm": optax.global_norm(grads)}
+    metrics = {**metrics, f"{name}_grad_norm": optax.tree.norm(grads)}
     return agent.replace(params=params, opt_states={**agent.opt_states, name: opt_state}), metrics
 
 

@@ -1,0 +1,173 @@
+"""Save and restore the learner's whole state, so a resumed run continues exactly.
+
+A checkpoint is a directory `checkpoints/step_<N>/` holding
+    agent.arrays            params, target params, every optimiser state, log_alpha, step, key,
+                            with the SACConfig (JSON) in its metadata
+    buffer_<name>.arrays    each replay buffer (online, offline)
+    learner.json            the learner's counters and its sampling RNG state
+    COMPLETE                written last: a directory without it was cut off mid-write
+and `checkpoints/LATEST` names the newest complete one (replaced atomically). Every array file
+carries checksums (hiljax.array_file). A missing, truncated or foreign checkpoint raises
+CheckpointError; a run never silently starts fresh from a broken one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from hiljax.agents.sac import SACAgent
+from hiljax.array_file import ArrayFileError, read_array_file, write_array_file
+from hiljax.buffer import ReplayBuffer
+from hiljax.config import ConfigError, SACConfig, from_dict, to_dict
+
+log = logging.getLogger(__name__)
+
+AGENT_FORMAT, AGENT_VERSION = "hiljax.sac_agent", 1
+COMPLETE_MARKER = "COMPLETE"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be restored as written."""
+
+
+@dataclass
+class Checkpoint:
+    agent: SACAgent
+    buffers: dict[str, ReplayBuffer] = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)  # learner counters, RNG state, anything JSON-able
+    path: Path | None = None
+
+
+# ---------------------------------------------------------------------------------------------
+# Agent <-> named numpy arrays.
+
+
+def _leaf_name(path) -> str:
+    return jax.tree_util.keystr(path, simple=True, separator="/")
+
+
+def _agent_template(config: SACConfig) -> SACAgent:
+    """Shapes and tree structure of an agent for `config`, without computing anything."""
+    return jax.eval_shape(lambda: SACAgent.create(config, jax.random.key(0)))
+
+
+def agent_to_arrays(agent: SACAgent) -> dict[str, np.ndarray]:
+    agent = agent.replace(key=jax.random.key_data(agent.key))
+    leaves = jax.tree_util.tree_flatten_with_path(agent)[0]
+    return {_leaf_name(path): np.asarray(leaf) for path, leaf in leaves}
+
+
+def agent_from_arrays(config: SACConfig, arrays: dict[str, np.ndarray]) -> SACAgent:
+    template = _agent_template(config)
+    template = template.replace(key=jax.eval_shape(jax.random.key_data, template.key))
+    leaves, treedef = jax.tree_util.tree_flatten_with_path(template)
+    expected = {_leaf_name(path): leaf for path, leaf in leaves}
+    missing, unexpected = sorted(set(expected) - set(arrays)), sorted(set(arrays) - set(expected))
+    if missing or unexpected:
+        raise CheckpointError(f"agent arrays do not match the config: missing {missing[:5]}, "
+                              f"unexpected {unexpected[:5]}")
+    values = []
+    for name, spec in expected.items():
+        array = arrays[name]
+        if array.shape != spec.shape or array.dtype != spec.dtype:
+            raise CheckpointError(f"agent array {name}: {array.shape} {array.dtype}, expected "
+                                  f"{spec.shape} {spec.dtype}")
+        values.append(jnp.asarray(array))
+    agent = jax.tree_util.tree_unflatten(treedef, values)
+    return agent.replace(key=jax.random.wrap_key_data(agent.key))
+
+
+# ---------------------------------------------------------------------------------------------
+# Directories.
+
+
+def _write_json(path: Path, obj) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=1))
+    os.replace(tmp, path)
+
+
+def save_checkpoint(checkpoints_dir: str | os.PathLike, agent: SACAgent, *,
+                    buffers: dict[str, ReplayBuffer] | None = None, extra: dict | None = None,
+                    keep: int | None = 3) -> Path:
+    """Write a complete checkpoint for `agent.step`, mark it LATEST, keep the newest `keep`."""
+    root = Path(checkpoints_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    step = int(agent.step)
+    final = root / f"step_{step:09d}"
+    staging = root / f".{final.name}.partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    meta = {"config": to_dict(agent.config), "step": step}
+    write_array_file(staging / "agent.arrays", AGENT_FORMAT, AGENT_VERSION, meta,
+                     agent_to_arrays(agent))
+    for name, buffer in (buffers or {}).items():
+        buffer.save(staging / f"buffer_{name}.arrays")
+    _write_json(staging / "learner.json", extra or {})
+    (staging / COMPLETE_MARKER).write_text(f"{step}\n")
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(staging, final)
+    _write_json(root / "LATEST", {"checkpoint": final.name})
+    log.info("checkpoint saved: %s", final)
+    if keep:
+        for old in sorted(root.glob("step_*"))[:-keep]:
+            shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def latest_checkpoint(checkpoints_dir: str | os.PathLike) -> Path | None:
+    """The newest complete checkpoint directory, or None if the run has none yet."""
+    root = Path(checkpoints_dir)
+    pointer = root / "LATEST"
+    if not pointer.exists():
+        return None
+    try:
+        name = json.loads(pointer.read_text())["checkpoint"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise CheckpointError(f"{pointer} is unreadable: {exc!r}") from exc
+    return root / name
+
+
+def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
+    """Restore a checkpoint directory (or a checkpoints dir, meaning its LATEST)."""
+    path = Path(path)
+    if (path / "LATEST").exists():
+        path = latest_checkpoint(path)
+    if not path.is_dir():
+        raise CheckpointError(f"no checkpoint at {path}")
+    if not (path / COMPLETE_MARKER).exists():
+        raise CheckpointError(f"{path} is incomplete (no {COMPLETE_MARKER} marker): the save was "
+                              "interrupted; use an older checkpoint")
+    try:
+        meta, arrays = read_array_file(path / "agent.arrays", AGENT_FORMAT, AGENT_VERSION)
+        config = from_dict(SACConfig, meta["config"])
+        agent = agent_from_arrays(config, arrays)
+        buffers = {p.stem.removeprefix("buffer_"): ReplayBuffer.load(p)
+                   for p in sorted(path.glob("buffer_*.arrays"))}
+        extra = json.loads((path / "learner.json").read_text())
+    except (ArrayFileError, ConfigError, KeyError, ValueError, FileNotFoundError) as exc:
+        if isinstance(exc, CheckpointError):
+            raise
+        raise CheckpointError(f"cannot restore checkpoint {path}: {exc}") from exc
+    log.info("checkpoint restored: %s (step %d)", path, int(agent.step))
+    return Checkpoint(agent=agent, buffers=buffers, extra=extra, path=path)
+
+
+def rng_state(rng: np.random.Generator) -> dict:
+    """JSON-able state of a numpy Generator, for `extra`."""
+    return rng.bit_generator.state
+
+
+def rng_from_state(state: dict) -> np.random.Generator:
+    bit_generator = getattr(np.random, state["bit_generator"])()
+    bit_generator.state = state
+    return np.random.Generator(bit_generator)
