@@ -76,6 +76,7 @@ class SACAgent(flax.struct.PyTreeNode):
 
     def update(self, batch: dict) -> tuple[SACAgent, dict]:
         """One UTD round. Every batch array has leading axes (utd_ratio, batch_size)."""
+        check_batch(self.config, batch)
         return update_round(self, batch)
 
     def actor_parameters(self) -> dict:
@@ -95,6 +96,32 @@ class SACAgent(flax.struct.PyTreeNode):
 
     def frozen_backbone_parameters(self) -> dict:
         return self.params["backbone"]
+
+
+def check_batch(config: SACConfig, batch: dict) -> None:
+    """Raise ValueError naming the first field whose shape does not fit `config` (before jit)."""
+    required = ("observations", "next_observations", "actions", "rewards", "dones",
+                "discrete_penalty")
+    missing = [k for k in required if k not in batch]
+    if missing:
+        raise ValueError(f"batch lacks {missing}")
+    lead = tuple(batch["rewards"].shape)
+    if len(lead) != 2:
+        raise ValueError(f"batch arrays need leading axes (utd_ratio, batch_size); rewards has "
+                         f"shape {lead}")
+    expected = {"actions": lead + (config.action_dim,), "rewards": lead, "dones": lead,
+                "discrete_penalty": lead}
+    for field in ("observations", "next_observations"):
+        for key, shape in config.input_features.items():
+            if key not in batch[field]:
+                raise ValueError(f"batch[{field!r}] lacks {key!r}")
+            if not (config.cache_backbone_features and key in config.image_keys):
+                expected[f"{field}.{key}"] = lead + tuple(shape)
+    for name, shape in expected.items():
+        field, _, key = name.partition(".")
+        got = tuple(batch[field][key].shape if key else batch[field].shape)
+        if got != shape:
+            raise ValueError(f"batch {name}: expected shape {shape}, got {got}")
 
 
 # ---------------------------------------------------------------------------------------------
