@@ -79,7 +79,12 @@ def test_temperature_moves_towards_target_entropy():
     config = tiny_config(target_entropy=100.0)  # far above the policy's entropy: alpha must grow
     agent = SACAgent.create(config, jax.random.key(0))
     batch = _minibatch(config, np.random.default_rng(3))
-    grad = jax.grad(lambda p: sac_losses.temperature_loss(p, agent, batch, jax.random.key(0))[0])(
+    _, actor_metrics = sac_losses.actor_loss(agent.params["actor"], agent, batch, jax.random.key(0))
+    batch["log_probs"] = actor_metrics["log_probs"]
+    loss, _ = sac_losses.temperature_loss(agent.params["temperature"], agent, batch, None)
+    np.testing.assert_allclose(loss, -agent.temperature * (batch["log_probs"].mean() + 100.0),
+                               rtol=1e-5)
+    grad = jax.grad(lambda p: sac_losses.temperature_loss(p, agent, batch, None)[0])(
         agent.params["temperature"])
     assert grad["log_alpha"] < 0  # gradient descent raises log_alpha
 

@@ -159,10 +159,10 @@ def _critic_step(agent: SACAgent, minibatch: dict, key: jax.Array):
 
 
 def _policy_step(agent: SACAgent, minibatch: dict, key: jax.Array):
-    k_actor, k_temperature = jax.random.split(key)
-    agent, actor_metrics = _apply_gradients(agent, "actor", actor_loss, minibatch, k_actor)
+    agent, actor_metrics = _apply_gradients(agent, "actor", actor_loss, minibatch, key)
+    log_probs = actor_metrics.pop("log_probs")
     agent, temp_metrics = _apply_gradients(
-        agent, "temperature", temperature_loss, minibatch, k_temperature
+        agent, "temperature", temperature_loss, {**minibatch, "log_probs": log_probs}, key
     )
     return agent, {**actor_metrics, **temp_metrics}
 
@@ -260,15 +260,22 @@ def sample_actions(config: SACConfig, actor_params: dict, backbone_params: dict,
     return actions
 
 
-def backbone_features(config: SACConfig, params: dict, images: dict) -> dict:
-    """Frozen-backbone features of raw frames (for `cache_backbone_features` at insert time)."""
-    return _backbone_features_jit(config, backbone_params_of(params), images)
+def backbone_features(config: SACConfig, params: dict, images: dict,
+                      dtype=jnp.float16) -> dict:
+    """Frozen-backbone features of raw frames (for `cache_backbone_features` at insert time).
+
+    float16 by default: a (4, 4, 512) map then costs 16 KiB per camera, less than the 48 KiB
+    uint8 frame it replaces; the encoder computes in float32.
+    """
+    return _backbone_features_jit(config, backbone_params_of(params), images, dtype)
 
 
-@functools.partial(jax.jit, static_argnames=("config",))
-def _backbone_features_jit(config: SACConfig, backbone_params: dict, images: dict) -> dict:
+@functools.partial(jax.jit, static_argnames=("config", "dtype"))
+def _backbone_features_jit(config: SACConfig, backbone_params: dict, images: dict,
+                           dtype) -> dict:
     nets = make_sac_networks(config)
-    return apply_backbone(nets.backbone, backbone_params, images, config.image_keys)
+    features = apply_backbone(nets.backbone, backbone_params, images, config.image_keys)
+    return {k: v.astype(dtype) for k, v in features.items()}
 
 
 __all__ = ["SACAgent", "sample_actions", "backbone_features", "make_optimizers", "sac_losses"]

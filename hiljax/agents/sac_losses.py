@@ -121,14 +121,14 @@ def actor_loss(actor_params: dict, agent: SACAgent, batch: dict, key: jax.Array)
     actions, log_prob = _policy_sample(agent, actor_params, latent, key)
     q = agent.nets.critic.apply({"params": critic_params["ensemble"]}, latent, actions)
     loss = jnp.mean(agent.temperature * log_prob - q.min(axis=0))
-    return loss, {"actor_loss": loss, "entropy": -log_prob.mean()}
+    return loss, {"actor_loss": loss, "entropy": -log_prob.mean(), "log_probs": log_prob}
 
 
 def temperature_loss(temperature_params: dict, agent: SACAgent, batch: dict, key: jax.Array):
-    latent = encode(agent, agent.params["critic"], batch["observations"],
-                    batch.get("observation_features"))
-    _, log_prob = _policy_sample(agent, agent.params["actor"], latent, key)
-    log_prob = jax.lax.stop_gradient(log_prob)
+    """`batch["log_probs"]`: log pi(a|s) of the actor step's fresh samples (as jaxrl and SERL do;
+    sampling the policy again would cost a forward pass for the same statistic)."""
+    del key
+    log_prob = jax.lax.stop_gradient(batch["log_probs"])
     alpha = jnp.exp(temperature_params["log_alpha"])
     loss = jnp.mean(-alpha * (log_prob + agent.config.resolved_target_entropy))
     return loss, {"temperature_loss": loss, "temperature": alpha}
