@@ -10,7 +10,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev]"
 	touch $@
 
-.PHONY: install train test bench
+.PHONY: install train test bench bench-transport proto
 install: $(VENV)/.installed
 
 # Until the actor/learner processes land, the main job is the learner throughput benchmark.
@@ -22,3 +22,10 @@ test: install
 
 bench: install
 	$(PY) benchmarks/learner_throughput.py
+
+bench-transport: install
+	$(PY) benchmarks/transport_throughput.py
+
+# Regenerate transport/_generated/ from proto/services.proto (a test fails when it is stale).
+proto: install
+	$(PY) -m transport.gen_proto

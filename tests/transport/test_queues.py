@@ -1,0 +1,103 @@
+"""The small thread-safe pieces under both transports."""
+
+import threading
+
+import pytest
+
+from transport.errors import TransportClosed, TransportFull
+from transport.factory import make_actor_transport, make_learner_transport
+from transport.interface import (
+    CODEC_HILJAX,
+    CODEC_LEROBOT,
+    normalise_parameters,
+    pack_parameters,
+    unpack_parameters,
+)
+from transport.queues import Backoff, DuplicateFilter, NewestSlot, OutgoingQueue, PayloadQueue
+
+
+def test_payload_queue_is_bounded_by_items_and_bytes():
+    queue = PayloadQueue(max_items=2, max_bytes=10)
+    assert queue.put("a", 4, timeout=0) and queue.put("b", 4, timeout=0)
+    assert not queue.put("c", 1, timeout=0)  # item bound
+    assert queue.get_many(max_items=1) == ["a"]
+    assert not queue.put("d", 7, timeout=0)  # byte bound
+    assert queue.get_many() == ["b"]
+    assert queue.put("huge", 100, timeout=0)  # an empty queue admits anything, else it would stall
+    assert queue.get_many(timeout=0.01) == ["huge"] and queue.get_many(timeout=0.01) == []
+
+
+def test_outgoing_queue_keeps_entries_until_acknowledged():
+    queue = OutgoingQueue(max_items=2, max_bytes=100)
+    first = queue.put("transitions", b"one")
+    queue.put("interactions", b"two")
+    with pytest.raises(TransportFull):
+        queue.put("transitions", b"three", timeout=0.05)
+    assert queue.first().seq == first and [e.seq for e in queue.after(first, 5)] == [first + 1]
+    assert queue.ack(first) and not queue.ack(first)
+    assert not queue.wait_empty(0.01)
+    queue.ack(first + 1)
+    assert queue.wait_empty(0.01)
+    queue.close()
+    with pytest.raises(TransportClosed):
+        queue.put("transitions", b"late")
+
+
+def test_a_blocked_sender_resumes_when_room_appears():
+    queue = OutgoingQueue(max_items=1, max_bytes=100)
+    seq = queue.put("transitions", b"one")
+    done = threading.Event()
+    threading.Thread(
+        target=lambda: (queue.put("transitions", b"two", timeout=10), done.set())
+    ).start()
+    assert not done.wait(0.05)
+    queue.ack(seq)
+    assert done.wait(10)
+
+
+def test_duplicate_filter_floor_and_state_round_trip():
+    duplicates = DuplicateFilter(max_tracked_per_client=3)
+    for seq in (0, 1, 3):
+        duplicates.mark("a", seq)
+    assert duplicates.seen("a", 1) and duplicates.seen("a", 3) and not duplicates.seen("a", 2)
+    assert not duplicates.seen("b", 0)
+    restored = DuplicateFilter(state=duplicates.state())
+    assert restored.seen("a", 0) and restored.seen("a", 3) and not restored.seen("a", 2)
+    for seq in (
+        5,
+        6,
+        7,
+        8,
+    ):  # a gap that never fills: the oldest are forgotten, memory stays bounded
+        duplicates.mark("a", seq)
+    assert len(duplicates.state()["above"]["a"]) <= 3
+
+
+def test_newest_slot_ignores_older_versions():
+    slot = NewestSlot()
+    assert slot.wait_newer(-1, 0.01) is None
+    assert slot.offer(2, "two") and not slot.offer(1, "one") and not slot.offer(2, "again")
+    assert slot.get() == (2, "two") and slot.wait_newer(2, 0.01) is None
+
+
+def test_backoff_grows_to_its_cap():
+    backoff = Backoff(initial=0.1, maximum=0.4)
+    delays = [backoff.next_delay() for _ in range(5)]
+    assert delays[0] <= 0.1 and max(delays) <= 0.4 and delays[-1] > 0.3
+    backoff.reset()
+    assert backoff.next_delay() <= 0.1
+
+
+def test_parameters_envelope_and_normalisation():
+    codec_name, version, payload = unpack_parameters(pack_parameters(CODEC_LEROBOT, 2**40, b"data"))
+    assert (codec_name, version, bytes(payload)) == (CODEC_LEROBOT, 2**40, b"data")
+    assert normalise_parameters(b"x") == {CODEC_HILJAX: b"x"}
+    with pytest.raises(ValueError):
+        normalise_parameters({"pickle": b"x"})
+
+
+def test_factory_refuses_unknown_kinds():
+    with pytest.raises(ValueError, match="unknown transport"):
+        make_learner_transport("carrier-pigeon")
+    with pytest.raises(ValueError, match="unknown transport"):
+        make_actor_transport("carrier-pigeon", "127.0.0.1:1")

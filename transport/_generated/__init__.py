@@ -1,0 +1,1 @@
+"""protoc output for proto/services.proto; regenerate with `python -m transport.gen_proto`."""

@@ -1,0 +1,219 @@
+"""The actor's side of the LearnerService over gRPC.
+
+Two background threads:
+- the sender takes the oldest queued payload and sends it as one SendTransitions /
+  SendInteractions call (chunked, with the actor id and the payload's sequence number in the
+  metadata); the Empty reply is the acknowledgement, and only then does the payload leave the
+  queue. Failures are retried with backoff, so a learner restart loses nothing (the learner
+  drops what it had already accepted);
+- the parameter reader keeps a StreamParameters call open (reopening it with backoff after a
+  failure) and keeps only the newest parameters.
+"""
+
+import logging
+import threading
+import time
+
+import grpc
+
+from transport import chunks as chunking
+from transport._generated import services_pb2, services_pb2_grpc
+from transport.errors import PayloadError, TransportClosed
+from transport.grpc_options import META_CLIENT_ID, META_PARAM_CODEC, META_SEQ, channel_options
+from transport.interface import (
+    CODEC_HILJAX,
+    CODECS,
+    DEFAULT_MAX_PAYLOAD_BYTES,
+    KIND_INTERACTIONS,
+    KIND_TRANSITIONS,
+    ActorTransport,
+    Payload,
+    new_client_id,
+    unpack_parameters,
+)
+from transport.queues import Backoff, NewestSlot, Outgoing, OutgoingQueue
+
+log = logging.getLogger(__name__)
+_MESSAGES = {
+    KIND_TRANSITIONS: services_pb2.Transition,
+    KIND_INTERACTIONS: services_pb2.InteractionMessage,
+}
+# The learner refused the payload itself: resending cannot help.
+_FATAL_CODES = (grpc.StatusCode.INVALID_ARGUMENT,)
+
+
+class GrpcActorClient(ActorTransport):
+    def __init__(
+        self,
+        address: str,
+        *,
+        client_id: str | None = None,
+        param_codec: str = CODEC_HILJAX,
+        max_queue_items: int = 64,
+        max_queue_bytes: int = 1 << 30,
+        max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+        send_timeout_s: float = 60.0,
+        max_backoff_s: float = 2.0,
+    ):
+        if param_codec not in CODECS:
+            raise ValueError(f"unknown parameter codec {param_codec!r}")
+        self.address = address
+        self.client_id = client_id or new_client_id()
+        self.param_codec = param_codec
+        self.max_payload_bytes = max_payload_bytes
+        self.send_timeout_s = send_timeout_s
+        self.max_backoff_s = max_backoff_s
+        self._metadata = ((META_CLIENT_ID, self.client_id), (META_PARAM_CODEC, param_codec))
+        self._channel = grpc.insecure_channel(address, options=channel_options())
+        self._stub = services_pb2_grpc.LearnerServiceStub(self._channel)
+        self._outgoing = OutgoingQueue(max_queue_items, max_queue_bytes)
+        self._parameters = NewestSlot()
+        self._closed = threading.Event()
+        self._param_call = None
+        self._call_lock = threading.Lock()
+        self._threads = [
+            threading.Thread(target=self._send_loop, name="actor-grpc-send", daemon=True),
+            threading.Thread(target=self._parameter_loop, name="actor-grpc-params", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    # ------------------------------------------------------------------ actor API
+
+    def ready(self, timeout: float) -> bool:
+        deadline = _Deadline(timeout)
+        backoff = Backoff(maximum=self.max_backoff_s)
+        while not self._closed.is_set():
+            try:
+                self._stub.Ready(
+                    services_pb2.Empty(),
+                    timeout=max(0.05, min(1.0, deadline.left())),
+                    metadata=self._metadata,
+                )
+                return True
+            except grpc.RpcError as error:
+                log.debug("Ready failed: %s", error.code())
+            if deadline.left() <= 0 or backoff.sleep(self._closed) or deadline.left() <= 0:
+                return False
+        return False
+
+    def send_transitions(self, payload: Payload, timeout: float | None = None) -> None:
+        self._enqueue(KIND_TRANSITIONS, payload, timeout)
+
+    def send_interactions(self, payload: Payload, timeout: float | None = None) -> None:
+        self._enqueue(KIND_INTERACTIONS, payload, timeout)
+
+    def _enqueue(self, kind: str, payload: Payload, timeout: float | None) -> None:
+        if self._closed.is_set():
+            raise TransportClosed("actor transport is closed")
+        if len(payload) == 0 or len(payload) > self.max_payload_bytes:
+            raise PayloadError(
+                f"payload of {len(payload)} bytes outside (0, {self.max_payload_bytes}]"
+            )
+        self._outgoing.put(kind, payload, timeout)
+
+    def latest_parameters(self) -> tuple[int, Payload] | None:
+        return self._parameters.get()
+
+    def flush(self, timeout: float) -> bool:
+        return self._outgoing.wait_empty(timeout)
+
+    def pending(self) -> int:
+        return len(self._outgoing)
+
+    def close(self) -> None:
+        if self._closed.is_set():
+            return
+        self._closed.set()
+        self._outgoing.close()
+        with self._call_lock:
+            if self._param_call is not None:
+                self._param_call.cancel()
+        self._channel.close()  # cancels in-flight calls, which unblocks both threads
+        for thread in self._threads:
+            thread.join(timeout=5.0)
+
+    # ------------------------------------------------------------------ sender
+
+    def _send_loop(self) -> None:
+        backoff = Backoff(maximum=self.max_backoff_s)
+        while not self._closed.is_set():
+            entry = self._outgoing.first(timeout=0.5)
+            if entry is None:
+                continue
+            try:
+                self._send_one(entry)
+                self._outgoing.ack(entry.seq)
+                backoff.reset()
+            except grpc.RpcError as error:
+                if self._closed.is_set():
+                    return
+                if error.code() in _FATAL_CODES:
+                    log.error(
+                        "learner refused %s payload %d: %s", entry.kind, entry.seq, error.details()
+                    )
+                    self._outgoing.ack(entry.seq)  # drop it: resending cannot help
+                    continue
+                log.debug(
+                    "sending %s %d failed (%s); retrying", entry.kind, entry.seq, error.code()
+                )
+                backoff.sleep(self._closed)
+
+    def _send_one(self, entry: Outgoing) -> None:
+        message = _MESSAGES[entry.kind]
+        requests = (
+            message(transfer_state=state, data=data)
+            for state, data in chunking.iter_chunks(entry.payload)
+        )
+        method = (
+            self._stub.SendTransitions
+            if entry.kind == KIND_TRANSITIONS
+            else self._stub.SendInteractions
+        )
+        method(
+            requests,
+            timeout=self.send_timeout_s,
+            wait_for_ready=True,
+            metadata=self._metadata + ((META_SEQ, str(entry.seq)),),
+        )
+
+    # ------------------------------------------------------------------ parameters
+
+    def _parameter_loop(self) -> None:
+        backoff = Backoff(maximum=self.max_backoff_s)
+        while not self._closed.is_set():
+            try:
+                with self._call_lock:
+                    if self._closed.is_set():
+                        return
+                    self._param_call = self._stub.StreamParameters(
+                        services_pb2.Empty(), metadata=self._metadata, wait_for_ready=True
+                    )
+                self._read_parameters(self._param_call, backoff)
+            except grpc.RpcError as error:
+                if self._closed.is_set():
+                    return
+                log.debug("parameter stream broke (%s); reopening", error.code())
+            backoff.sleep(self._closed)
+
+    def _read_parameters(self, call, backoff: Backoff) -> None:
+        assembler = chunking.ChunkAssembler(self.max_payload_bytes + 64)
+        for message in call:
+            try:
+                frame = assembler.feed(message.transfer_state, message.data)
+                if frame is None:
+                    continue
+                _codec, version, payload = unpack_parameters(frame)
+            except PayloadError as error:
+                log.error("ignored bad parameters from the learner: %s", error)
+                continue
+            self._parameters.offer(version, payload)
+            backoff.reset()
+
+
+class _Deadline:
+    def __init__(self, timeout: float):
+        self._end = time.monotonic() + timeout
+
+    def left(self) -> float:
+        return self._end - time.monotonic()

@@ -1,0 +1,177 @@
+"""The small interface both transports (gRPC, ZeroMQ) and the in-process one implement.
+
+Payloads are bytes at this layer; codecs are separate, so the learner decides what to decode.
+`Received.codec` says which codec a payload is in, detected from its first bytes, so one
+learner port serves hiljax actors and stock LeRobot actors alike.
+
+Parameters travel to hiljax actors inside a 13-byte envelope (magic, codec, version) so the
+actor learns the version without decoding; a stock LeRobot actor gets the bare torch.save bytes.
+"""
+
+import abc
+import struct
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from transport import codec as hiljax_codec
+from transport.errors import PayloadError
+from transport.lerobot_codec import is_pickle
+from transport.torch_archive import is_torch_archive
+
+CODEC_HILJAX = "hiljax"
+CODEC_LEROBOT = "lerobot"
+CODECS = (CODEC_HILJAX, CODEC_LEROBOT)
+KIND_TRANSITIONS = "transitions"
+KIND_INTERACTIONS = "interactions"
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 50051  # the reference's learner_port; tests pass 0 (chosen by the OS)
+DEFAULT_MAX_PAYLOAD_BYTES = 256 * 1024 * 1024
+DEFAULT_PUSH_FREQUENCY_S = 4.0  # the reference's policy_parameters_push_frequency
+
+Payload = bytes | memoryview
+
+
+@dataclass(frozen=True)
+class Received:
+    client_id: str  # the actor's id (hiljax) or its peer address (stock LeRobot actor)
+    codec: str  # CODEC_HILJAX or CODEC_LEROBOT
+    payload: Payload
+    kind: str = KIND_TRANSITIONS
+
+
+def identify_codec(payload: Payload) -> str:
+    """CODEC_HILJAX or CODEC_LEROBOT from the first bytes; PayloadError for anything else.
+
+    A hiljax payload's framing is validated here (cheap: header only), so garbage is refused
+    at the door; LeRobot payloads are fully checked when the learner decodes them.
+    """
+    if len(payload) == 0:
+        raise PayloadError("empty payload")
+    if hiljax_codec.is_hiljax_payload(payload):
+        hiljax_codec.read_header(payload)
+        return CODEC_HILJAX
+    if is_torch_archive(payload) or is_pickle(payload):
+        return CODEC_LEROBOT
+    raise PayloadError(f"unknown payload format (first bytes {bytes(payload[:8])!r})")
+
+
+def new_client_id() -> str:
+    return uuid.uuid4().hex[:16]
+
+
+# ----------------------------------------------------------------------------- parameters envelope
+
+PARAMS_MAGIC = b"HJPV"
+_ENVELOPE = struct.Struct("<4sBQ")
+_CODEC_TAGS = {CODEC_HILJAX: 1, CODEC_LEROBOT: 2}
+
+
+def params_topic(codec: str) -> bytes:
+    """The envelope's first bytes for a codec (a ZeroMQ subscription prefix)."""
+    return PARAMS_MAGIC + bytes([_CODEC_TAGS[codec]])
+
+
+def pack_parameters(codec: str, version: int, payload: Payload) -> bytes:
+    return b"".join([_ENVELOPE.pack(PARAMS_MAGIC, _CODEC_TAGS[codec], version), payload])
+
+
+def unpack_parameters(frame: Payload) -> tuple[str, int, memoryview]:
+    """(codec, version, payload view) of an envelope."""
+    if len(frame) < _ENVELOPE.size:
+        raise PayloadError("truncated parameters envelope")
+    magic, tag, version = _ENVELOPE.unpack_from(frame, 0)
+    codecs = {value: name for name, value in _CODEC_TAGS.items()}
+    if magic != PARAMS_MAGIC or tag not in codecs:
+        raise PayloadError("not a parameters envelope")
+    return codecs[tag], version, memoryview(frame)[_ENVELOPE.size :]
+
+
+def normalise_parameters(payloads: Mapping[str, Payload] | Payload) -> dict[str, Payload]:
+    """publish_parameters accepts bytes (hiljax codec) or {codec: bytes}."""
+    if isinstance(payloads, (bytes, bytearray, memoryview)):
+        payloads = {CODEC_HILJAX: payloads}
+    unknown = set(payloads) - set(CODECS)
+    if unknown:
+        raise ValueError(f"unknown parameter codecs {sorted(unknown)}")
+    return dict(payloads)
+
+
+# ----------------------------------------------------------------------------- the interface
+
+
+class LearnerTransport(abc.ABC):
+    """Learner side: serves many actors; newest parameters out, payloads in."""
+
+    @abc.abstractmethod
+    def start(self) -> "LearnerTransport": ...
+
+    @abc.abstractmethod
+    def stop(self, grace: float = 1.0) -> None:
+        """Stop serving; payloads already received stay available to poll_*()."""
+
+    @property
+    @abc.abstractmethod
+    def address(self) -> str:
+        """What an actor passes to make_actor_transport (e.g. "127.0.0.1:50051")."""
+
+    @abc.abstractmethod
+    def publish_parameters(self, payloads: Mapping[str, Payload] | Payload, version: int) -> None:
+        """Offer new parameters ({codec: bytes}, or bytes for the hiljax codec). Only the newest
+        is kept; each actor gets at most one per push period."""
+
+    @abc.abstractmethod
+    def poll_transitions(
+        self, timeout: float = 0.0, max_items: int | None = None
+    ) -> list[Received]: ...
+
+    @abc.abstractmethod
+    def poll_interactions(
+        self, timeout: float = 0.0, max_items: int | None = None
+    ) -> list[Received]: ...
+
+    @abc.abstractmethod
+    def connected_clients(self) -> set[str]:
+        """Ids of the actors currently connected (a vanished actor drops out)."""
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+class ActorTransport(abc.ABC):
+    """Actor side: queued, acknowledged sends; the newest parameters in a single slot."""
+
+    client_id: str
+
+    @abc.abstractmethod
+    def ready(self, timeout: float) -> bool:
+        """Handshake with the learner (retried with backoff); False if the deadline passed."""
+
+    @abc.abstractmethod
+    def send_transitions(self, payload: Payload, timeout: float | None = None) -> None:
+        """Queue a payload; it stays queued until the learner acknowledges it. Blocks while the
+        bounded queue is full (TransportFull after `timeout`)."""
+
+    @abc.abstractmethod
+    def send_interactions(self, payload: Payload, timeout: float | None = None) -> None: ...
+
+    @abc.abstractmethod
+    def latest_parameters(self) -> tuple[int, Payload] | None:
+        """(version, payload) of the newest parameters received, or None."""
+
+    @abc.abstractmethod
+    def flush(self, timeout: float) -> bool:
+        """Wait until every queued payload is acknowledged; False on timeout."""
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

@@ -1,0 +1,237 @@
+"""Read and write the payloads of a stock LeRobot actor/learner WITHOUT torch.
+
+- transitions: torch.save(list of transition dicts), one archive per episode;
+- interactions: pickle.dumps(dict of episode statistics);
+- parameters: torch.save({"policy": state_dict, "discrete_critic": state_dict}).
+
+Unpickling untrusted bytes runs code, so every pickle goes through `_AllowlistUnpickler`,
+whose allowlist is no wider than torch.load(weights_only=True): the tensor rebuild functions,
+the legacy storage types and OrderedDict, each mapped to a harmless stand-in defined here
+(nothing from torch is imported or called). Interaction pickles get an empty allowlist.
+Tensors come out as numpy arrays (views resolved: storage offset and strides, dtypes kept,
+bfloat16 widened exactly to float32 since numpy has no bfloat16 of its own).
+"""
+
+import collections
+import io
+import pickle  # only through _AllowlistUnpickler below
+from collections.abc import Mapping
+
+import numpy as np
+
+from transport.errors import PayloadError
+from transport.torch_archive import is_torch_archive, read_archive, write_archive
+
+# legacy storage class name -> numpy dtype of its raw little-endian bytes.
+_STORAGE_DTYPES = {
+    "FloatStorage": np.dtype("<f4"),
+    "DoubleStorage": np.dtype("<f8"),
+    "HalfStorage": np.dtype("<f2"),
+    "BFloat16Storage": np.dtype("<u2"),
+    "LongStorage": np.dtype("<i8"),
+    "IntStorage": np.dtype("<i4"),
+    "ShortStorage": np.dtype("<i2"),
+    "CharStorage": np.dtype("i1"),
+    "ByteStorage": np.dtype("u1"),
+    "BoolStorage": np.dtype("u1"),
+}
+# Arrays rebuilt from one archive may not exceed this multiple of its size (expand()-style
+# stride-0 views are legal, but a 1-element storage must not become a 100 GB array).
+MAX_EXPANSION = 16
+PICKLE_PROTOCOL_BYTE = 0x80
+
+
+def is_pickle(payload: bytes | memoryview) -> bool:
+    return len(payload) >= 2 and payload[0] == PICKLE_PROTOCOL_BYTE and 2 <= payload[1] <= 5
+
+
+def is_lerobot_payload(payload: bytes | memoryview) -> bool:
+    return is_torch_archive(payload) or is_pickle(payload)
+
+
+class _StorageType(tuple):
+    """Stand-in for torch.<X>Storage: an immutable tag (a tuple has no __dict__ to tamper with)."""
+
+
+class _AllowlistUnpickler(pickle.Unpickler):
+    """Unpickler that resolves only the allowlisted globals, to local stand-ins."""
+
+    def __init__(self, data: bytes, records: Mapping[str, bytes] | None, budget_bytes: int):
+        super().__init__(io.BytesIO(data))
+        self._records = records
+        self._storages: dict[str, np.ndarray] = {}
+        self._budget = budget_bytes
+        self._allowed = (
+            {}
+            if records is None
+            else {
+                ("torch._utils", "_rebuild_tensor_v2"): self._rebuild_tensor_v2,
+                ("torch._utils", "_rebuild_parameter"): self._rebuild_parameter,
+                ("collections", "OrderedDict"): collections.OrderedDict,
+                **{("torch", name): _StorageType(("storage", name)) for name in _STORAGE_DTYPES},
+            }
+        )
+
+    def find_class(self, module: str, name: str):
+        try:
+            return self._allowed[(module, name)]
+        except KeyError:
+            raise PayloadError(f"pickle names a disallowed global {module}.{name}") from None
+
+    def persistent_load(self, pid):
+        if self._records is None:
+            raise PayloadError("persistent id in a plain pickle")
+        if not (
+            isinstance(pid, tuple)
+            and len(pid) == 5
+            and pid[0] == "storage"
+            and isinstance(pid[1], _StorageType)
+            and isinstance(pid[2], str)
+        ):
+            raise PayloadError(f"unexpected persistent id {pid!r:.100}")
+        _, storage_type, key, _location, numel = pid
+        dtype = _STORAGE_DTYPES[storage_type[1]]
+        if key not in self._storages:
+            raw = self._records.get(key)
+            if raw is None:
+                raise PayloadError(f"storage data/{key} missing from the archive")
+            if type(numel) is not int or numel < 0 or numel * dtype.itemsize > len(raw):
+                raise PayloadError(
+                    f"storage data/{key}: {numel!r} elements do not fit {len(raw)} bytes"
+                )
+            self._storages[key] = (np.frombuffer(raw, dtype=dtype, count=numel), storage_type[1])
+        return self._storages[key]
+
+    def _rebuild_parameter(self, data, requires_grad, backward_hooks):
+        if not isinstance(data, np.ndarray):
+            raise PayloadError("parameter without tensor data")
+        return data
+
+    def _rebuild_tensor_v2(
+        self, storage, storage_offset, size, stride, requires_grad, backward_hooks, metadata=None
+    ):
+        if not (
+            isinstance(storage, tuple) and len(storage) == 2 and isinstance(storage[0], np.ndarray)
+        ):
+            raise PayloadError("tensor rebuilt from something that is not a storage")
+        if backward_hooks:
+            raise PayloadError("tensor with backward hooks")
+        flat, storage_name = storage
+        array = _strided_copy(flat, storage_offset, size, stride)
+        self._budget -= array.nbytes
+        if self._budget < 0:
+            raise PayloadError("tensors expand far beyond the payload size")
+        if storage_name == "BoolStorage":
+            return array.astype(bool)  # (array != 0 would turn a 0-d tensor into a scalar)
+        if storage_name == "BFloat16Storage":
+            return _bfloat16_bits_to_float32(array)
+        return array
+
+
+def _int_tuple(value, what: str) -> tuple[int, ...]:
+    if not isinstance(value, tuple) or not all(type(v) is int and v >= 0 for v in value):
+        raise PayloadError(f"bad tensor {what}: {value!r:.100}")
+    return value
+
+
+def _strided_copy(flat: np.ndarray, offset, size, stride) -> np.ndarray:
+    """A contiguous copy of the view (offset, size, stride) of `flat`, bounds checked first."""
+    size, stride = _int_tuple(size, "size"), _int_tuple(stride, "stride")
+    if type(offset) is not int or offset < 0 or len(size) != len(stride):
+        raise PayloadError(f"bad tensor offset/size/stride {offset!r} {size} {stride}")
+    if any(d == 0 for d in size):
+        return np.empty(size, dtype=flat.dtype)
+    last = offset + sum((d - 1) * s for d, s in zip(size, stride))
+    if last >= flat.size:
+        raise PayloadError(f"tensor view reaches element {last} of a {flat.size}-element storage")
+    itemsize = flat.dtype.itemsize
+    view = np.lib.stride_tricks.as_strided(
+        flat[offset:], shape=size, strides=tuple(s * itemsize for s in stride), writeable=False
+    )
+    return np.array(view, order="C")
+
+
+def _bfloat16_bits_to_float32(bits: np.ndarray) -> np.ndarray:
+    """bfloat16 is the top half of a float32, so widening is exact."""
+    return (bits.astype(np.uint32) << 16).view(np.float32)
+
+
+def _unpickle(data: bytes, records: Mapping[str, bytes] | None, budget_bytes: int):
+    try:
+        return _AllowlistUnpickler(data, records, budget_bytes).load()
+    except PayloadError:
+        raise
+    except Exception as error:  # noqa: BLE001 - any failure inside pickle is a bad payload
+        raise PayloadError(f"unreadable pickle: {type(error).__name__}: {error}") from None
+
+
+# ----------------------------------------------------------------------------- public API
+
+
+def load_torch_archive(payload: bytes | memoryview, *, max_bytes: int | None = None):
+    """What torch.load(weights_only=True) would return, with numpy arrays for tensors."""
+    archive = read_archive(payload, max_bytes=max_bytes)
+    return _unpickle(archive.pickle_bytes, archive.records, MAX_EXPANSION * len(payload) + 2**20)
+
+
+def decode_transitions(payload: bytes | memoryview, *, max_bytes: int | None = None) -> list[dict]:
+    """A stock actor's episode: list of {state, action, reward, next_state, done, truncated,
+    complementary_info} dicts, tensors as numpy arrays (leading batch dim 1 kept)."""
+    transitions = load_torch_archive(payload, max_bytes=max_bytes)
+    if not isinstance(transitions, list) or not all(isinstance(t, dict) for t in transitions):
+        raise PayloadError("LeRobot transitions payload is not a list of dicts")
+    for index, transition in enumerate(transitions):
+        missing = {"state", "action", "reward", "next_state", "done"} - set(transition)
+        if missing:
+            raise PayloadError(f"transition {index} lacks {sorted(missing)}")
+    return transitions
+
+
+def decode_state_dict(payload: bytes | memoryview, *, max_bytes: int | None = None) -> dict:
+    """A LeRobot parameter push: {"policy": {name: array}, "discrete_critic": {...}}."""
+    state = load_torch_archive(payload, max_bytes=max_bytes)
+    if not isinstance(state, dict):
+        raise PayloadError("LeRobot parameters payload is not a dict")
+    return state
+
+
+def decode_interactions(payload: bytes | memoryview, *, max_bytes: int | None = None) -> dict:
+    """A stock actor's episode statistics (plain pickled dict; no global may be named)."""
+    if max_bytes is not None and len(payload) > max_bytes:
+        raise PayloadError(f"payload too large: {len(payload)} > {max_bytes} bytes")
+    if not is_pickle(payload):
+        raise PayloadError("not a pickle (protocol 2..5)")
+    stats = _unpickle(bytes(payload), None, 0)
+    if not isinstance(stats, dict):
+        raise PayloadError("LeRobot interactions payload is not a dict")
+    return stats
+
+
+def encode_state_dict(state: Mapping) -> bytes:
+    """torch.save-format bytes that torch.load(weights_only=True) reads as a dict of tensors."""
+    return write_archive(state)
+
+
+def encode_transitions(transitions: list[Mapping]) -> bytes:
+    """The stock actor's episode format, for tests, benchmarks and LeRobot-compatible senders."""
+    return write_archive(list(transitions))
+
+
+def stack_transitions(transitions: list[Mapping]) -> dict:
+    """Batch a decoded episode: arrays stacked on a leading time axis (batch dim 1 dropped)."""
+
+    def stack(values):
+        first = values[0]
+        if isinstance(first, Mapping):
+            return {key: stack([v[key] for v in values]) for key in first}
+        arrays = [np.asarray(v) for v in values]
+        if arrays[0].ndim >= 1 and arrays[0].shape[0] == 1:
+            arrays = [a[0] for a in arrays]
+        return np.stack(arrays)
+
+    if not transitions:
+        raise PayloadError("empty episode")
+    try:
+        return {key: stack([t[key] for t in transitions]) for key in transitions[0]}
+    except (KeyError, ValueError, TypeError) as error:
+        raise PayloadError(f"transitions do not share one structure: {error}") from None

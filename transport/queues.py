@@ -1,0 +1,229 @@
+"""Thread-safe bounded queues, the duplicate filter and backoff shared by the transports."""
+
+import collections
+import itertools
+import random
+import threading
+from dataclasses import dataclass
+
+from transport.errors import TransportClosed, TransportFull
+
+
+class PayloadQueue:
+    """FIFO bounded by item count AND total bytes (the learner's inbound queue).
+
+    An item bigger than max_bytes is still admitted into an empty queue, else it could never
+    pass; the byte bound then holds for everything queued behind it.
+    """
+
+    def __init__(self, max_items: int, max_bytes: int):
+        self.max_items, self.max_bytes = max_items, max_bytes
+        self._items: collections.deque = collections.deque()
+        self._bytes = 0
+        self._cond = threading.Condition()
+
+    def __len__(self) -> int:
+        with self._cond:
+            return len(self._items)
+
+    def _fits(self, size: int) -> bool:
+        if not self._items:
+            return True
+        return len(self._items) < self.max_items and self._bytes + size <= self.max_bytes
+
+    def put(self, item, size: int, timeout: float | None = None) -> bool:
+        """Append; wait up to `timeout` for room. False if there was none."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: self._fits(size), timeout):
+                return False
+            self._items.append((item, size))
+            self._bytes += size
+            self._cond.notify_all()
+            return True
+
+    def get_many(self, timeout: float = 0.0, max_items: int | None = None) -> list:
+        """Up to max_items items (all if None); waits up to `timeout` for the first one."""
+        with self._cond:
+            if not self._items and timeout > 0:
+                self._cond.wait_for(lambda: bool(self._items), timeout)
+            count = len(self._items) if max_items is None else min(max_items, len(self._items))
+            out = []
+            for _ in range(count):
+                item, size = self._items.popleft()
+                self._bytes -= size
+                out.append(item)
+            if out:
+                self._cond.notify_all()
+            return out
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    seq: int
+    kind: str
+    payload: bytes | memoryview
+
+
+class OutgoingQueue:
+    """The actor's send queue: an entry leaves only when the learner has acknowledged it."""
+
+    def __init__(self, max_items: int, max_bytes: int):
+        self.max_items, self.max_bytes = max_items, max_bytes
+        self._entries: collections.OrderedDict[int, Outgoing] = collections.OrderedDict()
+        self._bytes = 0
+        self._seq = itertools.count()
+        self._closed = False
+        self._cond = threading.Condition()
+
+    def __len__(self) -> int:
+        with self._cond:
+            return len(self._entries)
+
+    def _fits(self, size: int) -> bool:
+        if not self._entries:
+            return True
+        return len(self._entries) < self.max_items and self._bytes + size <= self.max_bytes
+
+    def put(self, kind: str, payload, timeout: float | None = None) -> int:
+        with self._cond:
+            if not self._cond.wait_for(lambda: self._closed or self._fits(len(payload)), timeout):
+                raise TransportFull(
+                    f"send queue full ({len(self._entries)} payloads, {self._bytes} bytes)"
+                )
+            if self._closed:
+                raise TransportClosed("actor transport is closed")
+            entry = Outgoing(next(self._seq), kind, payload)
+            self._entries[entry.seq] = entry
+            self._bytes += len(payload)
+            self._cond.notify_all()
+            return entry.seq
+
+    def first(self, timeout: float | None = None) -> Outgoing | None:
+        """The oldest unacknowledged entry (waits for one), None if closed or timed out."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._closed or self._entries, timeout)
+            if self._closed or not self._entries:
+                return None
+            return next(iter(self._entries.values()))
+
+    def after(self, seq: int, limit: int) -> list[Outgoing]:
+        """Up to `limit` entries with a sequence number above `seq`, oldest first."""
+        with self._cond:
+            return list(itertools.islice((e for s, e in self._entries.items() if s > seq), limit))
+
+    def snapshot(self) -> list[Outgoing]:
+        with self._cond:
+            return list(self._entries.values())
+
+    def ack(self, seq: int) -> bool:
+        with self._cond:
+            entry = self._entries.pop(seq, None)
+            if entry is None:
+                return False
+            self._bytes -= len(entry.payload)
+            self._cond.notify_all()
+            return True
+
+    def wait_empty(self, timeout: float) -> bool:
+        with self._cond:
+            return self._cond.wait_for(lambda: not self._entries, timeout)
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+
+class DuplicateFilter:
+    """Remembers which (client, seq) payloads were accepted, so resends are dropped.
+
+    Per client: every seq below `floor` counts as seen, plus a set of seqs above it (actors
+    send in order, so the set stays small and the floor advances). Share one instance across
+    learner restarts (or checkpoint `state()`) to keep exactly-once across them.
+    """
+
+    def __init__(self, max_tracked_per_client: int = 65536, state: dict | None = None):
+        self.max_tracked = max_tracked_per_client
+        self._floor: dict[str, int] = dict((state or {}).get("floor", {}))
+        self._above: dict[str, set[int]] = {
+            c: set(s) for c, s in (state or {}).get("above", {}).items()
+        }
+        self._lock = threading.Lock()
+
+    def seen(self, client: str, seq: int) -> bool:
+        with self._lock:
+            return seq < self._floor.get(client, 0) or seq in self._above.get(client, ())
+
+    def mark(self, client: str, seq: int) -> None:
+        with self._lock:
+            floor = self._floor.get(client, 0)
+            above = self._above.setdefault(client, set())
+            if seq >= floor:
+                above.add(seq)
+            while floor in above:
+                above.discard(floor)
+                floor += 1
+            if (
+                len(above) > self.max_tracked
+            ):  # a gap that never fills (a dropped payload): give up on it
+                floor = min(above)
+                while floor in above:
+                    above.discard(floor)
+                    floor += 1
+            self._floor[client] = floor
+
+    def state(self) -> dict:
+        with self._lock:
+            return {
+                "floor": dict(self._floor),
+                "above": {c: sorted(s) for c, s in self._above.items()},
+            }
+
+
+class NewestSlot:
+    """Holds only the newest (version, value); older offers are ignored."""
+
+    def __init__(self):
+        self._value = None
+        self._cond = threading.Condition()
+
+    def offer(self, version: int, value) -> bool:
+        with self._cond:
+            if self._value is not None and version <= self._value[0]:
+                return False
+            self._value = (version, value)
+            self._cond.notify_all()
+            return True
+
+    def get(self):
+        with self._cond:
+            return self._value
+
+    def wait_newer(self, version: int, timeout: float):
+        """The newest value if its version exceeds `version` (waits up to timeout), else None."""
+        with self._cond:
+            self._cond.wait_for(
+                lambda: self._value is not None and self._value[0] > version, timeout
+            )
+            value = self._value
+            return value if value is not None and value[0] > version else None
+
+
+class Backoff:
+    """Exponential backoff with jitter: initial, x multiplier, capped at maximum."""
+
+    def __init__(self, initial: float = 0.05, maximum: float = 2.0, multiplier: float = 2.0):
+        self.initial, self.maximum, self.multiplier = initial, maximum, multiplier
+        self._next = initial
+
+    def reset(self) -> None:
+        self._next = self.initial
+
+    def next_delay(self) -> float:
+        delay = self._next
+        self._next = min(self.maximum, self._next * self.multiplier)
+        return delay * random.uniform(0.8, 1.0)
+
+    def sleep(self, stop: threading.Event) -> bool:
+        """Wait one backoff step; True if `stop` was set meanwhile."""
+        return stop.wait(self.next_delay())
