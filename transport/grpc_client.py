@@ -18,7 +18,7 @@ import grpc
 
 from transport import chunks as chunking
 from transport._generated import services_pb2, services_pb2_grpc
-from transport.errors import PayloadError, TransportClosed
+from transport.errors import PayloadError
 from transport.grpc_options import META_CLIENT_ID, META_PARAM_CODEC, META_SEQ, channel_options
 from transport.interface import (
     CODEC_HILJAX,
@@ -96,21 +96,6 @@ class GrpcActorClient(ActorTransport):
             if deadline.left() <= 0 or backoff.sleep(self._closed) or deadline.left() <= 0:
                 return False
         return False
-
-    def send_transitions(self, payload: Payload, timeout: float | None = None) -> None:
-        self._enqueue(KIND_TRANSITIONS, payload, timeout)
-
-    def send_interactions(self, payload: Payload, timeout: float | None = None) -> None:
-        self._enqueue(KIND_INTERACTIONS, payload, timeout)
-
-    def _enqueue(self, kind: str, payload: Payload, timeout: float | None) -> None:
-        if self._closed.is_set():
-            raise TransportClosed("actor transport is closed")
-        if len(payload) == 0 or len(payload) > self.max_payload_bytes:
-            raise PayloadError(
-                f"payload of {len(payload)} bytes outside (0, {self.max_payload_bytes}]"
-            )
-        self._outgoing.put(kind, payload, timeout)
 
     def latest_parameters(self) -> tuple[int, Payload] | None:
         return self._parameters.get()

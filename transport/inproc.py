@@ -81,16 +81,6 @@ class InprocLearner(LearnerTransport):
         for codec, payload in normalise_parameters(payloads).items():
             self.parameters[codec].offer(version, payload)
 
-    def poll_transitions(
-        self, timeout: float = 0.0, max_items: int | None = None
-    ) -> list[Received]:
-        return self._queues[KIND_TRANSITIONS].get_many(timeout, max_items)
-
-    def poll_interactions(
-        self, timeout: float = 0.0, max_items: int | None = None
-    ) -> list[Received]:
-        return self._queues[KIND_INTERACTIONS].get_many(timeout, max_items)
-
     def connected_clients(self) -> set[str]:
         with self._lock:
             return {client for client, count in self._clients.items() if count > 0}

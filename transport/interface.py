@@ -10,13 +10,15 @@ actor learns the version without decoding; a stock LeRobot actor gets the bare t
 
 import abc
 import struct
+import threading
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from transport import codec as hiljax_codec
-from transport.errors import PayloadError
+from transport.errors import PayloadError, TransportClosed
 from transport.lerobot_codec import is_pickle
+from transport.queues import OutgoingQueue, PayloadQueue
 from transport.torch_archive import is_torch_archive
 
 CODEC_HILJAX = "hiljax"
@@ -121,15 +123,18 @@ class LearnerTransport(abc.ABC):
         """Offer new parameters ({codec: bytes}, or bytes for the hiljax codec). Only the newest
         is kept; each actor gets at most one per push period."""
 
-    @abc.abstractmethod
+    # Implementations keep one bounded PayloadQueue per kind in `self._queues`.
+    _queues: Mapping[str, PayloadQueue]
+
     def poll_transitions(
         self, timeout: float = 0.0, max_items: int | None = None
-    ) -> list[Received]: ...
+    ) -> list[Received]:
+        return self._queues[KIND_TRANSITIONS].get_many(timeout, max_items)
 
-    @abc.abstractmethod
     def poll_interactions(
         self, timeout: float = 0.0, max_items: int | None = None
-    ) -> list[Received]: ...
+    ) -> list[Received]:
+        return self._queues[KIND_INTERACTIONS].get_many(timeout, max_items)
 
     @abc.abstractmethod
     def connected_clients(self) -> set[str]:
@@ -151,13 +156,32 @@ class ActorTransport(abc.ABC):
     def ready(self, timeout: float) -> bool:
         """Handshake with the learner (retried with backoff); False if the deadline passed."""
 
-    @abc.abstractmethod
+    # Implementations keep their bounded outgoing queue in `self._outgoing`, a `self._closed`
+    # event and `self.max_payload_bytes`; `_wake_sender` nudges an I/O thread if they have one.
+    _outgoing: OutgoingQueue
+    _closed: threading.Event
+    max_payload_bytes: int
+
     def send_transitions(self, payload: Payload, timeout: float | None = None) -> None:
         """Queue a payload; it stays queued until the learner acknowledges it. Blocks while the
         bounded queue is full (TransportFull after `timeout`)."""
+        self._enqueue(KIND_TRANSITIONS, payload, timeout)
 
-    @abc.abstractmethod
-    def send_interactions(self, payload: Payload, timeout: float | None = None) -> None: ...
+    def send_interactions(self, payload: Payload, timeout: float | None = None) -> None:
+        self._enqueue(KIND_INTERACTIONS, payload, timeout)
+
+    def _enqueue(self, kind: str, payload: Payload, timeout: float | None) -> None:
+        if self._closed.is_set():
+            raise TransportClosed("actor transport is closed")
+        if len(payload) == 0 or len(payload) > self.max_payload_bytes:
+            raise PayloadError(
+                f"payload of {len(payload)} bytes outside (0, {self.max_payload_bytes}]"
+            )
+        self._outgoing.put(kind, payload, timeout)
+        self._wake_sender()
+
+    def _wake_sender(self) -> None:
+        """Hook: tell the sending thread there is work (ZeroMQ's I/O loop needs a nudge)."""
 
     @abc.abstractmethod
     def latest_parameters(self) -> tuple[int, Payload] | None:

@@ -13,7 +13,7 @@ import time
 import zmq
 
 from transport import zmq_protocol as proto
-from transport.errors import PayloadError, TransportClosed
+from transport.errors import PayloadError
 from transport.interface import (
     CODEC_HILJAX,
     CODECS,
@@ -74,20 +74,7 @@ class ZmqActorClient(ActorTransport):
         self._waker.wake()
         return self._ready.wait(timeout)
 
-    def send_transitions(self, payload: Payload, timeout: float | None = None) -> None:
-        self._enqueue(KIND_TRANSITIONS, payload, timeout)
-
-    def send_interactions(self, payload: Payload, timeout: float | None = None) -> None:
-        self._enqueue(KIND_INTERACTIONS, payload, timeout)
-
-    def _enqueue(self, kind: str, payload: Payload, timeout: float | None) -> None:
-        if self._closed.is_set():
-            raise TransportClosed("actor transport is closed")
-        if len(payload) == 0 or len(payload) > self.max_payload_bytes:
-            raise PayloadError(
-                f"payload of {len(payload)} bytes outside (0, {self.max_payload_bytes}]"
-            )
-        self._outgoing.put(kind, payload, timeout)
+    def _wake_sender(self) -> None:
         self._waker.wake()
 
     def latest_parameters(self) -> tuple[int, Payload] | None:

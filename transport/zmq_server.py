@@ -122,16 +122,6 @@ class ZmqLearnerServer(LearnerTransport):
         if self._thread is not None:
             self._waker.wake()
 
-    def poll_transitions(
-        self, timeout: float = 0.0, max_items: int | None = None
-    ) -> list[Received]:
-        return self._queues[KIND_TRANSITIONS].get_many(timeout, max_items)
-
-    def poll_interactions(
-        self, timeout: float = 0.0, max_items: int | None = None
-    ) -> list[Received]:
-        return self._queues[KIND_INTERACTIONS].get_many(timeout, max_items)
-
     def connected_clients(self) -> set[str]:
         now = time.monotonic()
         return {
