@@ -216,7 +216,7 @@ def _convert(value: Any, annotation: Any, where: str) -> Any:
         return tuple(_convert(v, inner, f"{where}[{i}]") for i, v in enumerate(value))
     if origin is dict:
         _require(isinstance(value, dict), f"{where}: expected an object, got {value!r}")
-        key_t, val_t = args if args else (Any, Any)
+        _, val_t = args if args else (Any, Any)
         return {k: _convert(v, val_t, f"{where}[{k!r}]") for k, v in value.items()}
     if annotation is bool:
         _require(isinstance(value, bool), f"{where}: expected true/false, got {value!r}")

@@ -4,8 +4,14 @@ import pytest
 
 from hiljax.agents.sac import SACAgent
 from hiljax.buffer import ReplayBuffer
-from hiljax.checkpoint import (CheckpointError, latest_checkpoint, load_checkpoint, rng_from_state,
-                               rng_state, save_checkpoint)
+from hiljax.checkpoint import (
+    CheckpointError,
+    latest_checkpoint,
+    load_checkpoint,
+    rng_from_state,
+    rng_state,
+    save_checkpoint,
+)
 from tests.sac_helpers import fill_buffer, tiny_config
 
 

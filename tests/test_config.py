@@ -1,10 +1,18 @@
+import dataclasses
 import json
 from pathlib import Path
 
 import pytest
 
-from hiljax.config import (ConfigError, SACConfig, apply_overrides, from_dict, load_config,
-                           save_config, to_dict)
+from hiljax.config import (
+    ConfigError,
+    SACConfig,
+    apply_overrides,
+    from_dict,
+    load_config,
+    save_config,
+    to_dict,
+)
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
@@ -63,7 +71,7 @@ def test_bad_files(tmp_path):
 
 def test_configs_are_frozen_and_hashable():
     config = SACConfig()
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         config.utd_ratio = 3
     with pytest.raises(TypeError):
         config.input_features["x"] = (1,)

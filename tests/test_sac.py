@@ -99,7 +99,7 @@ def test_critic_only_rounds_never_move_the_actor():
     buffer = fill_buffer(config, 100)
     rng = np.random.default_rng(0)
     agent = SACAgent.create(config, jax.random.key(0))
-    sample = lambda: buffer.sample(config.batch_size, rng, num_batches=config.utd_ratio)  # noqa: E731
+    sample = lambda: buffer.sample(config.batch_size, rng, num_batches=config.utd_ratio)
     after_policy, metrics0 = agent.update(sample())  # step 0: policy update happens
     assert np.isfinite(metrics0["actor_loss"])
     critic_only, metrics1 = after_policy.update(sample())  # step 1: critic-only round

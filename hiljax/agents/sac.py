@@ -23,8 +23,12 @@ from hiljax.config import SACConfig
 from hiljax.networks.augment import random_shift_nd
 from hiljax.networks.encoder import apply_backbone
 from hiljax.networks.heads import sample_tanh_gaussian, tanh_gaussian_mode
-from hiljax.networks.sac_networks import (SACNetworks, backbone_params_of, init_params,
-                                          make_sac_networks)
+from hiljax.networks.sac_networks import (
+    SACNetworks,
+    backbone_params_of,
+    init_params,
+    make_sac_networks,
+)
 
 from . import sac_losses
 from .sac_losses import actor_loss, critic_loss, discrete_critic_loss, temperature_loss
@@ -278,4 +282,4 @@ def _backbone_features_jit(config: SACConfig, backbone_params: dict, images: dic
     return {k: v.astype(dtype) for k, v in features.items()}
 
 
-__all__ = ["SACAgent", "sample_actions", "backbone_features", "make_optimizers", "sac_losses"]
+__all__ = ["SACAgent", "backbone_features", "make_optimizers", "sac_losses", "sample_actions"]
