@@ -152,10 +152,12 @@ def _polyak(agent: SACAgent, name: str) -> SACAgent:
 def _critic_step(agent: SACAgent, minibatch: dict, key: jax.Array):
     k_critic, k_discrete = jax.random.split(key)
     agent, metrics = _apply_gradients(agent, "critic", critic_loss, minibatch, k_critic)
+    latents = metrics.pop("latents")
     agent = _polyak(agent, "critic")
     if agent.config.num_discrete_actions:
         agent, discrete_metrics = _apply_gradients(
-            agent, "discrete_critic", discrete_critic_loss, minibatch, k_discrete
+            agent, "discrete_critic", discrete_critic_loss, {**minibatch, "latents": latents},
+            k_discrete,
         )
         agent = _polyak(agent, "discrete_critic")
         metrics = {**metrics, **discrete_metrics}

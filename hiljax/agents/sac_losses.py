@@ -78,23 +78,21 @@ def critic_loss(critic_params: dict, agent: SACAgent, batch: dict, key: jax.Arra
     q = agent.nets.critic.apply({"params": critic_params["ensemble"]}, latent,
                                 _continuous(agent, batch["actions"]))  # (num_critics, B)
     loss = jnp.sum(jnp.mean((q - target[None]) ** 2, axis=1))
-    return loss, {"critic_loss": loss, "q_mean": q.mean(), "target_q_mean": target.mean()}
+    # The latents go out too (stop-gradient) so the discrete critic need not encode again.
+    latents = jax.lax.stop_gradient({"observation": latent, "next_observation": latent_next,
+                                     "next_observation_target": latent_next_target})
+    return loss, {"critic_loss": loss, "q_mean": q.mean(), "target_q_mean": target.mean(),
+                  "latents": latents}
 
 
 def discrete_critic_loss(discrete_params: dict, agent: SACAgent, batch: dict, key: jax.Array):
     """Double DQN on the gripper command: argmax by the online head, value by the target head."""
-    del key  # deterministic: no dropout on the stop-gradient latents
+    del key
     config, nets = agent.config, agent.nets
-    critic_params = agent.params["critic"]
-    latent = jax.lax.stop_gradient(
-        encode(agent, critic_params, batch["observations"], batch.get("observation_features"))
-    )
-    next_features = batch.get("next_observation_features")
-    latent_next = jax.lax.stop_gradient(
-        encode(agent, critic_params, batch["next_observations"], next_features)
-    )
-    latent_next_target = encode(agent, agent.target_params["critic"], batch["next_observations"],
-                                next_features)
+    latents = batch.get("latents") or _discrete_critic_latents(agent, batch)
+    latent = jax.lax.stop_gradient(latents["observation"])
+    latent_next = jax.lax.stop_gradient(latents["next_observation"])
+    latent_next_target = jax.lax.stop_gradient(latents["next_observation_target"])
 
     best_next = jnp.argmax(nets.discrete_critic.apply({"params": discrete_params}, latent_next),
                            axis=-1)
@@ -111,6 +109,24 @@ def discrete_critic_loss(discrete_params: dict, agent: SACAgent, batch: dict, ke
     q_taken = jnp.take_along_axis(q_all, taken.astype(jnp.int32)[:, None], axis=-1)[:, 0]
     loss = jnp.mean((q_taken - target) ** 2)
     return loss, {"discrete_critic_loss": loss, "discrete_q_mean": q_taken.mean()}
+
+
+def _discrete_critic_latents(agent: SACAgent, batch: dict) -> dict:
+    """Encoder outputs for the discrete critic when the critic step did not hand them over.
+
+    In the UTD round the discrete critic reuses the critic loss's latents (computed before that
+    step's critic update, the observation one with dropout): the same inputs, three encoder
+    passes fewer.
+    """
+    critic_params, next_features = agent.params["critic"], batch.get("next_observation_features")
+    return {
+        "observation": encode(agent, critic_params, batch["observations"],
+                              batch.get("observation_features")),
+        "next_observation": encode(agent, critic_params, batch["next_observations"],
+                                   next_features),
+        "next_observation_target": encode(agent, agent.target_params["critic"],
+                                          batch["next_observations"], next_features),
+    }
 
 
 def actor_loss(actor_params: dict, agent: SACAgent, batch: dict, key: jax.Array):

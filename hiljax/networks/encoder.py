@@ -17,20 +17,48 @@ def module_name(key: str) -> str:
     return key.replace(".", "_")
 
 
-class SpatialLearnedEmbeddings(nn.Module):
-    """Sum over the feature map of features * a learned kernel: (B, h, w, C) -> (B, C * num_features)."""
+def spatial_embed(features: jax.Array, kernel: jax.Array) -> jax.Array:
+    """(B, h, w, C) x (h, w, C, F) -> (B, C * F), summing over h, w.
 
+    Written as a matmul batched over channels: XLA's CPU backend runs the plain einsum
+    "bhwc,hwcf->bcf" several times slower.
+    """
+    height, width, channels, num_features = kernel.shape
+    lead = features.shape[:-3]
+    x = features.reshape((-1, height * width, channels)).transpose(2, 0, 1)  # (C, B, S)
+    k = kernel.reshape(height * width, channels, num_features).transpose(1, 0, 2)  # (C, S, F)
+    out = jnp.matmul(x, k).transpose(1, 0, 2)  # (B, C, F)
+    return out.reshape(lead + (channels * num_features,))
+
+
+class CameraProjection(nn.Module):
+    """Spatial learned embeddings -> Dropout -> Dense(latent) for one camera (reference §2).
+
+    Both linear maps fold into one (h*w*C, latent) matrix when dropout is off (acting, targets,
+    stop-gradient latents): one large matmul instead of a slow per-channel contraction. Training
+    mode with dropout keeps the two steps, since the mask sits between them.
+    """
+
+    latent_dim: int
     num_features: int = 8
+    dropout_rate: float = 0.1
 
     @nn.compact
-    def __call__(self, features: jax.Array) -> jax.Array:
+    def __call__(self, features: jax.Array, train: bool = False) -> jax.Array:
         height, width, channels = features.shape[-3:]
-        kernel = self.param(
-            "kernel", nn.initializers.lecun_normal(), (height, width, channels, self.num_features)
-        )
-        # (B, h, w, C, 1) * (h, w, C, F) summed over h, w -> (B, C, F)
-        embedded = jnp.einsum("bhwc,hwcf->bcf", features, kernel)
-        return embedded.reshape(features.shape[:-3] + (channels * self.num_features,))
+        spatial = self.param("spatial_kernel", nn.initializers.lecun_normal(),
+                             (height, width, channels, self.num_features))
+        dense = self.param("kernel", nn.initializers.lecun_normal(),
+                           (channels * self.num_features, self.latent_dim))
+        bias = self.param("bias", nn.initializers.zeros, (self.latent_dim,))
+        if train and self.dropout_rate > 0:
+            embedded = spatial_embed(features, spatial)
+            embedded = nn.Dropout(self.dropout_rate, deterministic=False)(embedded)
+            return embedded @ dense + bias
+        folded = jnp.einsum("hwcf,cfl->hwcl", spatial,
+                            dense.reshape(channels, self.num_features, self.latent_dim))
+        flat = features.reshape(features.shape[:-3] + (height * width * channels,))
+        return flat @ folded.reshape(height * width * channels, self.latent_dim) + bias
 
 
 class SmallCNN(nn.Module):
@@ -63,11 +91,8 @@ class ObservationEncoder(nn.Module):
         parts = []
         for key in self.image_keys:
             features = image_features[key].astype(jnp.float32)  # (B, h, w, C)
-            x = SpatialLearnedEmbeddings(self.pooling_dim, name=f"spatial_{module_name(key)}")(
-                features
-            )
-            x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
-            x = nn.Dense(self.latent_dim, name=f"project_{module_name(key)}")(x)
+            x = CameraProjection(self.latent_dim, self.pooling_dim, self.dropout_rate,
+                                 name=f"camera_{module_name(key)}")(features, train)
             x = nn.LayerNorm(name=f"norm_{module_name(key)}")(x)
             parts.append(jnp.tanh(x))
         for key in self.state_keys:
