@@ -1,0 +1,681 @@
+#!/usr/bin/env python
+"""Learner throughput: SAC UTD rounds per second on CPU, and where the time of a round goes.
+
+    python benchmarks/learner_throughput.py                      # every config (~6-8 min)
+    python benchmarks/learner_throughput.py --quick --configs state,cached64
+    python benchmarks/learner_throughput.py --json-only | tail -1 | jq .state.sample_update
+
+For each config it prints the compile time, steady-state UTD rounds/s ("steps/s", the unit of
+the reference's figures) and critic gradient updates/s (rounds/s * utd_ratio), each the median
+of several windows, measured two ways:
+  * sample+update: the learner's loop - `ReplayBuffer.sample(B, rng, num_batches=utd_ratio)`
+    (numpy, host) then `agent.update(batch)` on the numpy batch (the transfer is inside the
+    call, as in the learner). JAX dispatch is asynchronous, so sampling the next batch overlaps
+    the previous round's compute; the goals are judged on this figure.
+  * update-only: `agent.update` on one fixed batch already on the device (the learner's ceiling).
+plus peak RSS, the replay buffer's bytes per transition (capacity 2000, 100-step episodes,
+wrapped once: the steady state), a breakdown of one round from separately jitted pieces, XLA's
+FLOP count and the achieved GFLOP/s (against a measured f32 matmul rate of this machine).
+
+Each config runs in its own subprocess so that peak RSS and compile caches are per config
+(`--in-process` turns that off). The LAST line printed is one line of JSON keyed by config name.
+Figures are noisy when other work shares the two cores: the cores used by other processes
+during each measurement are recorded (`other_cpu_cores`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import functools
+import json
+import logging
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+import jax
+import jax.monitoring
+import jax.numpy as jnp
+import numpy as np
+import psutil
+from tqdm import tqdm
+
+from hiljax.agents import sac
+from hiljax.buffer import ReplayBuffer
+from hiljax.config import CriticNetworkConfig, SACConfig
+from hiljax.networks.augment import random_shift_nd
+
+log = logging.getLogger("learner_throughput")
+
+CAMERAS = ("front", "wrist")
+IMAGE_SHAPE = (128, 128, 3)
+STATE_DIM = 18
+UTD_RATIO = 2
+BUFFER_CAPACITY = 2000
+EPISODE_LENGTH = 100
+_COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
+_TRACE_EVENTS = ("/jax/core/compile/jaxpr_trace_duration",
+                 "/jax/core/compile/jaxpr_to_mlir_module_duration")
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    name: str
+    batch_size: int
+    images: bool = False
+    cached: bool = False  # cache_backbone_features: the buffer stores (4, 4, 512) features
+    reference: float = 0.0  # LeRobot's PyTorch learner, steps/s, this machine class, 2 threads
+    goal: float | None = None
+    windows: int = 5  # update-only windows
+    sample_windows: int = 3  # sample+update windows
+    window_seconds: float = 2.0  # target length of one window (at least one round)
+    piece_seconds: float = 2.0  # time budget per piece of the breakdown
+
+    def quick(self) -> Case:
+        return dataclasses.replace(self, windows=2, sample_windows=1,
+                                   window_seconds=self.window_seconds / 4,
+                                   piece_seconds=self.piece_seconds / 4)
+
+
+CASES = {c.name: c for c in (
+    Case("state", 256, reference=21.0, goal=105.0, windows=7, sample_windows=5),
+    Case("image64", 64, images=True, reference=0.3, goal=3.0, window_seconds=5.0,
+         piece_seconds=4.0),
+    Case("image256", 256, images=True, reference=0.063, windows=2, sample_windows=1,
+         window_seconds=5.0, piece_seconds=5.0),
+    # The reference has no feature cache: its figures are for the pixel pipeline.
+    Case("cached64", 64, images=True, cached=True, reference=0.3, goal=3.0),
+    Case("cached256", 256, images=True, cached=True, reference=0.063),
+)}
+
+
+def make_config(case: Case) -> SACConfig:
+    features = {"observation.state": (STATE_DIM,)}
+    if case.images:
+        features.update({f"observation.images.{cam}": IMAGE_SHAPE for cam in CAMERAS})
+    return SACConfig(
+        input_features=features,
+        continuous_action_dim=3,
+        num_discrete_actions=3,  # the gripper, through the discrete critic
+        vision_encoder_name="resnet10" if case.images else None,  # random weights
+        freeze_vision_encoder=True,
+        cache_backbone_features=case.cached,
+        latent_dim=64 if case.images else 256,
+        batch_size=case.batch_size,
+        num_critics=2,
+        critic_network_kwargs=CriticNetworkConfig(hidden_dims=(256, 256)),
+        utd_ratio=UTD_RATIO,
+        policy_update_freq=1,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Small measuring tools.
+
+
+class CompileWatch:
+    """Collects JAX's compile-phase durations (trace, lowering, XLA backend compile)."""
+
+    def __init__(self):
+        self.events: list[tuple[str, float]] = []
+        jax.monitoring.register_event_duration_secs_listener(self._record)
+
+    def _record(self, event: str, duration: float, **_) -> None:
+        if event == _COMPILE_EVENT or event in _TRACE_EVENTS:
+            self.events.append((event, duration))
+
+    def mark(self) -> int:
+        return len(self.events)
+
+    def since(self, mark: int) -> dict:
+        new = self.events[mark:]
+        return {
+            "backend_compile_s": sum(d for e, d in new if e == _COMPILE_EVENT),
+            "trace_lower_s": sum(d for e, d in new if e in _TRACE_EVENTS),
+            "num_compiles": sum(e == _COMPILE_EVENT for e, _ in new),
+        }
+
+
+def block(tree) -> None:
+    jax.block_until_ready(tree)
+
+
+def time_calls(fn: Callable[[], object], budget_s: float, max_calls: int = 50) -> list[float]:
+    """Wall seconds of repeated blocking calls: at least one, more while within `budget_s`."""
+    times: list[float] = []
+    start = time.perf_counter()
+    while not times or (time.perf_counter() - start < budget_s and len(times) < max_calls):
+        t0 = time.perf_counter()
+        block(fn())
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def flops_of(jitted, *args) -> dict:
+    """XLA's cost analysis of the compiled computation (a cache hit once it has run)."""
+    try:
+        analysis = jitted.lower(*args).compile().cost_analysis()
+    except Exception as exc:  # noqa: BLE001 - cost analysis is best effort; never fail the benchmark on it
+        log.warning("cost analysis failed: %r", exc)
+        return {}
+    if isinstance(analysis, (list, tuple)):
+        analysis = analysis[0] if analysis else {}
+    return {"flops": float(analysis.get("flops", 0.0)),
+            "bytes_accessed": float(analysis.get("bytes accessed", 0.0))}
+
+
+def matmul_gflops(n: int = 1024, budget_s: float = 0.5) -> float:
+    """A ceiling for context: f32 (n x n) @ (n x n) GFLOP/s on this machine right now."""
+    a = jnp.ones((n, n), jnp.float32)
+    matmul = jax.jit(lambda x: x @ x)
+    block(matmul(a))
+    seconds = statistics.median(time_calls(lambda: matmul(a), budget_s))
+    return 2 * n**3 / seconds / 1e9
+
+
+class OtherCpu:
+    """Cores used by OTHER processes since construction (the machine is shared: noise gauge)."""
+
+    def __init__(self):
+        self.wall, self.busy, self.own = time.perf_counter(), self._busy(), self._own()
+
+    @staticmethod
+    def _busy() -> float:
+        t = psutil.cpu_times()
+        return sum(t) - t.idle - getattr(t, "iowait", 0.0) - getattr(t, "guest", 0.0) \
+            - getattr(t, "guest_nice", 0.0)  # guest time is already counted in user
+
+    @staticmethod
+    def _own() -> float:
+        t = psutil.Process().cpu_times()
+        return t.user + t.system
+
+    def cores(self) -> float:
+        wall = time.perf_counter() - self.wall
+        others = (self._busy() - self.busy) - (self._own() - self.own)
+        return max(0.0, others / wall) if wall > 0 else 0.0
+
+
+def rss_mb() -> float:
+    return psutil.Process().memory_info().rss / 2**20
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+# ---------------------------------------------------------------------------------------------
+# The replay buffer, filled with random episodes.
+
+
+def observation_spec(config: SACConfig, params: dict) -> dict:
+    """Buffer spec: state float32; frames uint8, or the backbone's features when cached."""
+    spec = {}
+    for key, shape in config.input_features.items():
+        spec[key] = (shape, np.float32) if key not in config.image_keys else (shape, np.uint8)
+    if config.image_keys and config.cache_backbone_features:
+        frames = {k: jax.ShapeDtypeStruct((1, *config.input_features[k]), jnp.uint8)
+                  for k in config.image_keys}
+        out = jax.eval_shape(functools.partial(sac.backbone_features, config, params), frames)
+        for key in config.image_keys:
+            spec[key] = (tuple(out[key].shape[1:]), np.dtype(out[key].dtype))
+    return spec
+
+
+def random_frames(shape, dtype, n: int, rng: np.random.Generator) -> np.ndarray:
+    if np.dtype(dtype) == np.uint8:
+        return rng.integers(0, 256, (n, *shape), dtype=np.uint8)
+    x = rng.standard_normal((n, *shape), dtype=np.float32)
+    x = np.maximum(x, 0.0) if len(shape) == 3 else x  # features come out of a ReLU
+    return x.astype(dtype)
+
+
+def fill_buffer(buffer: ReplayBuffer, episodes: int, rng: np.random.Generator) -> None:
+    t = EPISODE_LENGTH
+    for episode in range(episodes):
+        frames = {k: random_frames(shape, dtype, t + 1, rng)
+                  for k, (shape, dtype) in buffer.observation_spec.items()}
+        actions = np.concatenate([rng.uniform(-1, 1, (t, buffer.action_dim - 1)),
+                                  rng.integers(0, 3, (t, 1))], axis=1).astype(np.float32)
+        rewards = np.zeros(t, np.float32)
+        rewards[-1] = float(rng.random() < 0.5)
+        ends = np.zeros(t, bool)
+        ends[-1] = True
+        buffer.add_batch(
+            {k: v[:-1] for k, v in frames.items()}, actions, rewards,
+            {k: v[1:] for k, v in frames.items()},
+            dones=ends & (episode % 2 == 0), truncateds=ends & (episode % 2 == 1),
+            is_intervention=rng.random(t) < 0.1, discrete_penalty=np.zeros(t, np.float32),
+        )
+
+
+def naive_bytes_per_transition(buffer: ReplayBuffer) -> int:
+    """What storing obs and next_obs separately (as the reference does) would cost."""
+    frames = sum(int(np.prod(s)) * np.dtype(d).itemsize for s, d in buffer.observation_spec.values())
+    columns = 4 * (buffer.action_dim + 2) + 3  # actions, reward, penalty float32; 3 flags
+    return 2 * frames + columns
+
+
+# ---------------------------------------------------------------------------------------------
+# The loops.
+
+
+class Learner:
+    """Holds the evolving agent; runs rounds the two ways the learner could."""
+
+    def __init__(self, agent, buffer: ReplayBuffer, device_batch: dict, rng):
+        self.agent, self.buffer, self.device_batch, self.rng = agent, buffer, device_batch, rng
+        self.metrics: dict = {}
+        self.batch_size = agent.config.batch_size
+
+    def update_only(self, rounds: int) -> None:
+        for _ in range(rounds):
+            self.agent, self.metrics = self.agent.update(self.device_batch)
+        block((self.agent, self.metrics))
+
+    def sample_update(self, rounds: int) -> None:
+        for _ in range(rounds):
+            batch = self.buffer.sample(self.batch_size, self.rng, num_batches=UTD_RATIO)
+            self.agent, self.metrics = self.agent.update(batch)
+        block((self.agent, self.metrics))
+
+
+def measure_rates(runs: dict[str, tuple[Callable[[int], None], int]], window_s: float,
+                  round_s: float, label: str, show_bar: bool) -> dict:
+    """Median rounds/s per mode over windows of a fixed number of rounds (~window_s each).
+
+    `runs`: mode -> (run(rounds), number of windows). The modes' windows alternate, so a burst
+    of load from other processes hits both alike rather than one.
+    """
+    rounds = max(1, round(window_s / max(round_s, 1e-6)))
+    rates = {mode: [] for mode in runs}
+    busy = {mode: [0.0, 0.0] for mode in runs}  # other processes' core-seconds, wall seconds
+    order = [mode for i in range(max(n for _, n in runs.values()))
+             for mode, (_, n) in runs.items() if i < n]
+    for mode in tqdm(order, desc=label, leave=False, disable=None if show_bar else True):
+        others, t0 = OtherCpu(), time.perf_counter()
+        runs[mode][0](rounds)
+        elapsed = time.perf_counter() - t0
+        rates[mode].append(rounds / elapsed)
+        busy[mode][0] += others.cores() * elapsed
+        busy[mode][1] += elapsed
+    out = {}
+    for mode, mode_rates in rates.items():
+        median = statistics.median(mode_rates)
+        out[mode] = {"steps_per_s": median, "grad_updates_per_s": median * UTD_RATIO,
+                     "windows_steps_per_s": mode_rates, "rounds_per_window": rounds,
+                     "other_cpu_cores": busy[mode][0] / busy[mode][1]}
+    return out
+
+
+def estimate_round_s(learner: Learner, first_call_s: float, compile_s: float) -> float:
+    """Seconds per round, from a short warm-up (skipped for slow rounds: the first call says)."""
+    guess = first_call_s - compile_s
+    if guess > 1.0:
+        return guess
+    rounds = 1
+    while True:
+        t0 = time.perf_counter()
+        learner.update_only(rounds)
+        elapsed = time.perf_counter() - t0
+        if elapsed > 0.3 or rounds >= 256:
+            return elapsed / rounds
+        rounds *= 4
+
+
+# ---------------------------------------------------------------------------------------------
+# Where the time goes.
+
+
+def augment_only(agent, batch: dict, key: jax.Array) -> dict:
+    """The random-shift part of prepare_images alone (no backbone)."""
+    config = agent.config
+    out = {}
+    for field, field_key in zip(("observations", "next_observations"), jax.random.split(key)):
+        keys = jax.random.split(field_key, len(config.image_keys))
+        out[field] = {k: random_shift_nd(batch[field][k], kk, config.image_augmentation_pad)
+                      for k, kk in zip(config.image_keys, keys)}
+    return out
+
+
+def breakdown(learner: Learner, budget_s: float, watch: CompileWatch) -> dict:
+    """Time the pieces of a round, jitted separately on the same batch, next to a whole round."""
+    agent, device_batch = learner.agent, learner.device_batch
+    key_images, key_critic, key_policy = jax.random.split(jax.random.key(1), 3)
+    prepare = jax.jit(sac.prepare_images)
+    prepared = prepare(agent, device_batch, key_images)
+    block(prepared)
+    minibatch = jax.tree.map(lambda x: x[0], prepared)
+    pieces = {
+        "round": (None, ()),
+        "prepare_images": (prepare, (agent, device_batch, key_images)),
+        "critic_step": (jax.jit(sac._critic_step), (agent, minibatch, key_critic)),
+        "policy_step": (jax.jit(sac._policy_step), (agent, minibatch, key_policy)),
+    }
+    config = agent.config
+    if config.image_keys and not config.cache_backbone_features:
+        pieces["augmentation"] = (jax.jit(augment_only), (agent, device_batch, key_images))
+    out: dict = {}
+    for name, (fn, args) in pieces.items():
+        if fn is None:  # the whole round, timed now so that it shares the pieces' conditions
+            times = time_calls(lambda: learner.update_only(1), budget_s)
+            out[name] = {"ms": 1e3 * statistics.median(times), "calls": len(times)}
+            continue
+        if name != "prepare_images":  # that one has run (and compiled) above
+            block(fn(*args))
+        mark = watch.mark()
+        times = time_calls(lambda fn=fn, args=args: fn(*args), budget_s)
+        cost = flops_of(fn, *args)
+        out[name] = {"ms": 1e3 * statistics.median(times), "calls": len(times),
+                     "gflop": cost.get("flops", 0.0) / 1e9,
+                     "recompiled": watch.since(mark)["num_compiles"] > 0}
+    num_critic_steps = device_batch["rewards"].shape[0]
+    out["critic_steps_per_round"] = num_critic_steps
+    out["sum_ms"] = (out["prepare_images"]["ms"] + num_critic_steps * out["critic_step"]["ms"]
+                     + out["policy_step"]["ms"])
+    out["sum_gflop"] = (out["prepare_images"]["gflop"]
+                        + num_critic_steps * out["critic_step"]["gflop"]
+                        + out["policy_step"]["gflop"])
+    return out
+
+
+def feature_extraction(config: SACConfig, params: dict, budget_s: float,
+                       rng: np.random.Generator) -> dict:
+    """frames/s of `backbone_features`: once per env step (1 frame per camera) and batched."""
+    out = {}
+    for label, per_camera in (("per_step", 1), ("batched", 32)):
+        frames = {k: rng.integers(0, 256, (per_camera, *IMAGE_SHAPE), dtype=np.uint8)
+                  for k in config.image_keys}
+        call = functools.partial(sac.backbone_features, config, params, frames)
+        block(call())  # compile
+        seconds = statistics.median(time_calls(call, budget_s))
+        num_frames = per_camera * len(config.image_keys)
+        out[label] = {"frames_per_call": num_frames, "ms_per_call": 1e3 * seconds,
+                      "frames_per_s": num_frames / seconds}
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# One config, start to finish.
+
+
+def run_case(case: Case, args: argparse.Namespace) -> dict:
+    show_bar = args.verbose or not args.json_only
+    watch = CompileWatch()
+    others = OtherCpu()
+    result: dict = {"batch_size": case.batch_size, "utd_ratio": UTD_RATIO,
+                    "images": case.images, "cache_backbone_features": case.cached,
+                    "machine_matmul_gflops": matmul_gflops()}
+    config = make_config(case)
+    agent = sac.SACAgent.create(config, jax.random.key(0))
+    rng = np.random.default_rng(0)
+
+    buffer = ReplayBuffer(BUFFER_CAPACITY, observation_spec(config, agent.params),
+                          config.action_dim)
+    fill_buffer(buffer, BUFFER_CAPACITY // EPISODE_LENGTH + 2, rng)  # wraps: steady state
+    result["buffer"] = {
+        "capacity": BUFFER_CAPACITY, "episode_length": EPISODE_LENGTH,
+        "bytes_per_transition": buffer.bytes_per_transition(),
+        "naive_bytes_per_transition": naive_bytes_per_transition(buffer),
+        "final_frames": buffer.num_final_frames, "mb": buffer.nbytes / 2**20,
+        "spec": {k: [list(s), np.dtype(d).name] for k, (s, d) in buffer.observation_spec.items()},
+    }
+    result["rss_after_fill_mb"] = rss_mb()
+    sample = functools.partial(buffer.sample, case.batch_size, rng, num_batches=UTD_RATIO)
+    result["sample_ms"] = 1e3 * statistics.median(time_calls(sample, 0.5, max_calls=20))
+    device_batch = jax.device_put(sample())
+    block(device_batch)
+
+    mark = watch.mark()
+    t0 = time.perf_counter()
+    agent, metrics = agent.update(device_batch)
+    block((agent, metrics))
+    first_call_s = time.perf_counter() - t0
+    compiled = watch.since(mark)
+    result.update(first_call_s=first_call_s, compile_s=compiled["backend_compile_s"],
+                  trace_lower_s=compiled["trace_lower_s"])
+    log.info("%-9s first update %.1f s (XLA compile %.1f s, trace+lower %.1f s)", case.name,
+             first_call_s, compiled["backend_compile_s"], compiled["trace_lower_s"])
+    cost = flops_of(sac.update_round, agent, device_batch)
+    result["xla_round"] = {"gflop": cost.get("flops", 0.0) / 1e9,
+                           "gb_accessed": cost.get("bytes_accessed", 0.0) / 1e9}
+
+    learner = Learner(agent, buffer, device_batch, rng)
+    round_s = estimate_round_s(learner, first_call_s, compiled["backend_compile_s"]
+                               + compiled["trace_lower_s"])
+    if round_s <= 1.0:
+        learner.sample_update(1)  # first call with numpy inputs (no recompile expected)
+    mark = watch.mark()
+    result.update(measure_rates(
+        {"update_only": (learner.update_only, case.windows),
+         "sample_update": (learner.sample_update, case.sample_windows)},
+        case.window_seconds, round_s, case.name, show_bar))
+    for mode in ("update_only", "sample_update"):
+        log.info("%-9s %-13s %8.3f steps/s", case.name, mode, result[mode]["steps_per_s"])
+    result["recompiles_during_timing"] = watch.since(mark)["num_compiles"]
+    result["metrics_finite"] = bool(all(np.isfinite(np.asarray(v)).all()
+                                        for v in learner.metrics.values()))
+
+    if args.trace:
+        trace_dir = os.path.join(args.trace, case.name)
+        with jax.profiler.trace(trace_dir):
+            learner.update_only(3)
+        result["trace_dir"] = trace_dir
+
+    try:
+        result["breakdown"] = breakdown(learner, case.piece_seconds, watch)
+    except Exception as exc:  # noqa: BLE001 - private pieces of sac.py may move; keep the headline figures
+        log.warning("breakdown failed: %r", exc)
+        result["breakdown"] = {"error": repr(exc)}
+    if case.cached:
+        result["feature_extraction"] = feature_extraction(config, agent.params,
+                                                          case.piece_seconds, rng)
+    finish(result, case)
+    result["other_cpu_cores"] = others.cores()
+    result["peak_rss_mb"] = peak_rss_mb()
+    return result
+
+
+def finish(result: dict, case: Case) -> None:
+    """Derived figures: speed-ups, goals, achieved GFLOP/s."""
+    smp = result["sample_update"]["steps_per_s"]
+    upd = result["update_only"]["steps_per_s"]
+    result["reference_steps_per_s"] = case.reference
+    result["speedup"] = smp / case.reference
+    result["speedup_update_only"] = upd / case.reference
+    result["goal_steps_per_s"] = case.goal
+    result["goal_met"] = None if case.goal is None else bool(smp >= case.goal)
+    pieces = result.get("breakdown", {})
+    gflop = pieces.get("sum_gflop") or result["xla_round"]["gflop"]
+    result["gflop_per_round"] = gflop
+    result["achieved_gflops"] = gflop * upd
+
+
+# ---------------------------------------------------------------------------------------------
+# Reporting.
+
+
+def _fmt(x, width: int, digits: int = 2) -> str:
+    if x is None:
+        return "-".rjust(width)
+    if isinstance(x, bool):
+        return ("yes" if x else "no").rjust(width)
+    if isinstance(x, (int, float)):
+        return f"{x:{width}.{digits}f}" if x < 1000 else f"{x:{width}.0f}"
+    return str(x).rjust(width)
+
+
+def print_report(results: dict) -> None:
+    ok = {n: r for n, r in results.items() if "error" not in r}
+    print()
+    print(f"hiljax learner throughput - JAX {jax.__version__} on {jax.default_backend()}, "
+          f"{os.cpu_count()} cores, {platform.processor() or platform.machine()}")
+    print("steps/s = UTD rounds/s (utd_ratio 2); grad/s = critic updates/s = steps/s x 2; "
+          "speed-up and goal use sample+update")
+    head = (f"{'config':<10}{'batch':>6}{'compile s':>10}{'1st call s':>11}{'upd-only':>10}"
+            f"{'smp+upd':>10}{'grad/s':>9}{'ref':>8}{'speed-up':>9}{'goal':>7}{'met':>5}"
+            f"{'peak RSS MB':>12}{'B/transition':>13}")
+    print(head)
+    print("-" * len(head))
+    for name, r in results.items():
+        if "error" in r:
+            print(f"{name:<10} FAILED: {r['error']}")
+            continue
+        print(f"{name:<10}{r['batch_size']:>6}{_fmt(r['compile_s'], 10, 1)}"
+              f"{_fmt(r['first_call_s'], 11, 1)}{_fmt(r['update_only']['steps_per_s'], 10)}"
+              f"{_fmt(r['sample_update']['steps_per_s'], 10)}"
+              f"{_fmt(r['sample_update']['grad_updates_per_s'], 9)}"
+              f"{_fmt(r['reference_steps_per_s'], 8, 3)}{_fmt(r['speedup'], 8)}x"
+              f"{_fmt(r['goal_steps_per_s'], 7, 0)}{_fmt(r['goal_met'], 5)}"
+              f"{_fmt(r['peak_rss_mb'], 12, 0)}{_fmt(r['buffer']['bytes_per_transition'], 13, 0)}")
+    print_breakdown(ok)
+    print_features(ok)
+    print_notes(ok)
+
+
+def _piece_gflops(piece: dict) -> float | None:
+    return piece["gflop"] / (piece["ms"] / 1e3) if piece.get("gflop") else None
+
+
+def print_breakdown(results: dict) -> None:
+    print()
+    print("Where the time goes: one round vs its pieces, jitted separately on the same device "
+          "batch and timed together (ms, median)")
+    head = (f"{'config':<10}{'round':>9}{'sample':>8}{'prepare':>9}{'(augm.)':>9}{'critic':>8}"
+            f"{'x K':>4}{'policy':>8}{'sum':>9}{'GFLOP':>8}{'XLA GF':>8}{'GFLOP/s':>8}"
+            f"{'prep':>6}{'crit':>6}{'matmul':>7}{'others':>7}")
+    print(head + "\n" + "-" * len(head))
+    for name, r in results.items():
+        b = r.get("breakdown", {})
+        if "error" in b:
+            print(f"{name:<10}  breakdown failed: {b['error']}")
+            continue
+        augment = b.get("augmentation", {}).get("ms")
+        print(f"{name:<10}{b['round']['ms']:9.1f}{r['sample_ms']:8.1f}"
+              f"{b['prepare_images']['ms']:9.1f}{_fmt(augment, 9, 1)}"
+              f"{b['critic_step']['ms']:8.1f}{b['critic_steps_per_round']:>4}"
+              f"{b['policy_step']['ms']:8.1f}{b['sum_ms']:9.1f}{b['sum_gflop']:8.1f}"
+              f"{r['xla_round']['gflop']:8.1f}{r['achieved_gflops']:8.1f}"
+              f"{_fmt(_piece_gflops(b['prepare_images']), 6, 0)}"
+              f"{_fmt(_piece_gflops(b['critic_step']), 6, 0)}"
+              f"{r['machine_matmul_gflops']:7.0f}{r['other_cpu_cores']:7.2f}")
+    print("round = one agent.update on the device batch; sample = host ReplayBuffer.sample for "
+          "one round; prepare = augmentation + frozen")
+    print("backbone (augm. = the augmentation alone); critic = critic + discrete critic + "
+          "Polyak, K per round; policy = actor + temperature;")
+    print("GFLOP = the pieces' XLA counts summed per round; XLA = the compiled round's own count "
+          "(it counts the scan body once); GFLOP/s =")
+    print("GFLOP x update-only steps/s; prep, crit = GFLOP/s of those pieces; matmul = f32 "
+          "1024^2 matmul GFLOP/s measured at the start;")
+    print("others = cores busy with OTHER processes during the config's run (the machine is "
+          "shared; > 0.2 means the figures are depressed).")
+
+
+def print_features(results: dict) -> None:
+    cached = {n: r for n, r in results.items() if "feature_extraction" in r}
+    if not cached:
+        return
+    print()
+    print("Feature cache: backbone_features cost, paid once per stored frame at insert time")
+    for name, r in cached.items():
+        fe = r["feature_extraction"]
+        per_round = UTD_RATIO * r["batch_size"] * 2 * len(CAMERAS)
+        print(f"{name:<10} per step ({fe['per_step']['frames_per_call']} frames): "
+              f"{fe['per_step']['ms_per_call']:7.1f} ms = {fe['per_step']['frames_per_s']:6.1f} "
+              f"frames/s | batched ({fe['batched']['frames_per_call']} frames): "
+              f"{fe['batched']['frames_per_s']:6.1f} frames/s | the pixel learner recomputes "
+              f"{per_round} frames per round")
+
+
+def print_notes(results: dict) -> None:
+    print()
+    for name, r in results.items():
+        buf = r["buffer"]
+        print(f"{name:<10} buffer {buf['bytes_per_transition']:9.0f} B/transition "
+              f"(obs+next stored separately: {buf['naive_bytes_per_transition']}), "
+              f"{buf['mb']:7.1f} MB at capacity {buf['capacity']}; RSS after fill "
+              f"{r['rss_after_fill_mb']:6.0f} MB; windows (steps/s) upd-only "
+              f"{[round(x, 3) for x in r['update_only']['windows_steps_per_s']]}, smp+upd "
+              f"{[round(x, 3) for x in r['sample_update']['windows_steps_per_s']]}; other "
+              f"processes' cores while timing {r['update_only']['other_cpu_cores']:.2f} / "
+              f"{r['sample_update']['other_cpu_cores']:.2f}"
+              + ("" if r["metrics_finite"] else "; NON-FINITE METRICS")
+              + (f"; {r['recompiles_during_timing']} RECOMPILES while timing"
+                 if r["recompiles_during_timing"] else ""))
+
+
+# ---------------------------------------------------------------------------------------------
+# Entry point.
+
+
+def run_worker(name: str, args: argparse.Namespace) -> dict:
+    case = CASES[name].quick() if args.quick else CASES[name]
+    return run_case(case, args)
+
+
+def run_subprocess(name: str, args: argparse.Namespace) -> dict:
+    command = [sys.executable, os.path.abspath(__file__), "--worker", name, "--json-only"]
+    command += ["--quick"] if args.quick else []
+    command += ["--trace", args.trace] if args.trace else []
+    command += ["--verbose"] if not args.json_only else []
+    proc = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=False)
+    lines = [line for line in proc.stdout.splitlines() if line.strip()]
+    if proc.returncode != 0 or not lines:
+        return {"error": f"worker exited with {proc.returncode}"}
+    try:
+        return json.loads(lines[-1])[name]
+    except (json.JSONDecodeError, KeyError) as exc:
+        return {"error": f"unreadable worker output: {exc!r}"}
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--configs", default=",".join(CASES),
+                        help=f"comma-separated subset of {','.join(CASES)}")
+    parser.add_argument("--quick", action="store_true", help="fewer, shorter windows (smoke test)")
+    parser.add_argument("--json-only", action="store_true",
+                        help="print only the final JSON line")
+    parser.add_argument("--trace", metavar="DIR",
+                        help="write a jax.profiler trace of 3 rounds per config to DIR/<config>")
+    parser.add_argument("--in-process", action="store_true",
+                        help="run every config in this process (peak RSS is then cumulative)")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--verbose", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    names = [n.strip() for n in args.configs.split(",") if n.strip()]
+    unknown = [n for n in names if n not in CASES]
+    if unknown or not names:
+        parser.error(f"unknown config(s) {unknown}; choose from {','.join(CASES)}")
+    args.names = names
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    quiet = args.json_only and not args.verbose
+    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    if args.worker:
+        print(json.dumps({args.worker: run_worker(args.worker, args)}))
+        return 0
+    results = {}
+    for name in args.names:
+        log.info("running %s%s", name, " (quick)" if args.quick else "")
+        results[name] = (run_worker(name, args) if args.in_process
+                         else run_subprocess(name, args))
+    if not args.json_only:
+        print_report(results)
+    print(json.dumps(results))
+    return 0 if all("error" not in r for r in results.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
