@@ -19,6 +19,8 @@ PICKLE_ALLOWED = {"transport.lerobot_codec", "hiljax.networks.resnet_weights"}
 RULES: list[tuple[str, set[str]]] = [
     ("transport", {"hiljax"} | JAX_WORLD),
     ("hiljax.kinematics", {"hiljax", "transport"} | JAX_WORLD),
+    ("hiljax._se3", {"hiljax", "transport"} | JAX_WORLD),
+    ("hiljax._ik", {"hiljax", "transport"} | JAX_WORLD),
     ("hiljax.buffer", {"hiljax", "transport"} | JAX_WORLD),
     ("hiljax.array_file", {"hiljax", "transport"} | JAX_WORLD),
     ("hiljax.control", {"hiljax.envs", "hiljax.networks", "hiljax.agents", "hiljax.classifier",
@@ -35,7 +37,11 @@ RULES: list[tuple[str, set[str]]] = [
 ]
 
 # Exceptions to the rules above: numpy-only helpers that a numpy-only layer may use.
-ALLOWED = {"hiljax.buffer": {"hiljax.array_file"}}
+ALLOWED = {
+    "hiljax.buffer": {"hiljax.array_file"},
+    "hiljax.kinematics": {"hiljax._se3", "hiljax._ik"},
+    "hiljax._ik": {"hiljax._se3"},
+}
 
 
 def _module_name(path: Path) -> str:
