@@ -7,7 +7,7 @@ export JAX_PLATFORMS ?= cpu
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet -e ".[dev,gymhil]"
 	touch $@
 
 .PHONY: install train test bench bench-transport proto

@@ -1,0 +1,1 @@
+"""Robot environments: HILSerlRobotEnv, wrappers, the MuJoCo robot, make_robot_env (numpy only)."""
