@@ -182,6 +182,31 @@ class SACConfig:
         return -(self.continuous_action_dim + (1 if self.num_discrete_actions else 0)) / 2.0
 
 
+@dataclasses.dataclass(frozen=True)
+class LearnerConfig:
+    """The learner process: the SAC config plus run directory, transport and schedules.
+
+    Field names follow LeRobot's TrainRLServerPipelineConfig where one exists.
+    """
+
+    policy: SACConfig = SACConfig()
+    output_dir: str = "outputs/learner"
+    job_name: str = "hiljax"
+    resume: bool = False
+    transport: str = "grpc"  # grpc | zmq | inproc
+    save_freq: int = 2000  # optimisation steps between checkpoints
+    log_freq: int = 50  # optimisation steps between metric lines
+    keep_checkpoints: int = 3
+    max_payload_mb: float = 256.0  # larger payloads are refused, not buffered
+
+    def __post_init__(self):
+        _require(self.transport in ("grpc", "zmq", "inproc"),
+                 f"transport must be grpc, zmq or inproc, got {self.transport!r}")
+        for name in ("save_freq", "log_freq", "keep_checkpoints"):
+            _require(getattr(self, name) >= 1, f"{name} must be >= 1")
+        _require(self.max_payload_mb > 0, "max_payload_mb must be > 0")
+
+
 def is_image_key(key: str) -> bool:
     return key.startswith("observation.image")
 

@@ -1,0 +1,277 @@
+"""The learner process: ingest episodes, train SAC with jitted UTD rounds, push parameters.
+
+    python -m hiljax.learner --config CONFIG [--transport grpc|zmq] [--policy.utd_ratio=4 ...]
+
+One loop, as the reference's: poll the transport for episodes and episode statistics, insert
+them into the replay buffers (interventions into the offline buffer too), run one UTD round once
+the online buffer holds `online_step_before_learning` transitions, push the newest actor
+parameters every `policy_parameters_push_frequency` seconds, log, checkpoint every `save_freq`
+rounds and on SIGINT/SIGTERM. A payload that cannot be decoded or inserted is logged with the
+client's name and dropped; everyone else is still served.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from hiljax import wire
+from hiljax.agents.sac import SACAgent, backbone_features
+from hiljax.buffer import ReplayBuffer, sample_mixed
+from hiljax.checkpoint import (latest_checkpoint, load_checkpoint, rng_from_state, rng_state,
+                               save_checkpoint)
+from hiljax.config import ConfigError, LearnerConfig, SACConfig, is_image_key
+from transport.errors import PayloadError
+from transport.interface import LearnerTransport
+
+log = logging.getLogger(__name__)
+
+
+def observation_spec(config: SACConfig) -> dict:
+    """What the replay buffer stores per observation key (cached features replace pixels)."""
+    spec = {}
+    for key, shape in config.input_features.items():
+        if not is_image_key(key):
+            spec[key] = (tuple(shape), np.float32)
+        elif config.cache_backbone_features:
+            images = {key: jax.ShapeDtypeStruct((1,) + tuple(shape), np.uint8)}
+            params = jax.eval_shape(lambda: SACAgent.create(config, jax.random.key(0)).params)
+            features = jax.eval_shape(lambda p, i: backbone_features(config, p, i),
+                                      params, images)[key]
+            spec[key] = (tuple(features.shape[1:]), np.float16)
+        else:
+            spec[key] = (tuple(shape), np.uint8)
+    return spec
+
+
+def backbone_digest(params: dict) -> str:
+    """sha256 of the frozen backbone, so an actor can check it holds the same weights."""
+    digest = hashlib.sha256()
+    for leaf in jax.tree.leaves(params):
+        digest.update(np.ascontiguousarray(np.asarray(leaf)).tobytes())
+    return digest.hexdigest()
+
+
+class Learner:
+    def __init__(self, config: LearnerConfig, transport: LearnerTransport, agent: SACAgent,
+                 online: ReplayBuffer, offline: ReplayBuffer, rng: np.random.Generator,
+                 counters: dict | None = None):
+        self.config, self.transport, self.agent = config, transport, agent
+        self.online, self.offline, self.rng = online, offline, rng
+        self.counters = {"transitions": 0, "episodes": 0, "interventions": 0,
+                         "rejected_payloads": 0, **(counters or {})}
+        self.run_dir = Path(config.output_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._metrics_file = open(self.run_dir / "metrics.jsonl", "a", buffering=1)
+        self._last_push = -float("inf")
+        self._pushed_step = -1
+        self._max_bytes = int(config.max_payload_mb * 2**20)
+        self._round_times: list[float] = []
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def create(cls, config: LearnerConfig, transport: LearnerTransport) -> Learner:
+        """A fresh run, or the latest checkpoint of `output_dir` when `config.resume`."""
+        checkpoints = Path(config.output_dir) / "checkpoints"
+        if config.resume:
+            if latest_checkpoint(checkpoints) is None:
+                raise ConfigError(f"--resume: no checkpoint in {checkpoints}")
+            state = load_checkpoint(checkpoints)
+            return cls(config, transport, state.agent, state.buffers["online"],
+                       state.buffers["offline"], rng_from_state(state.extra["rng"]),
+                       state.extra.get("counters"))
+        if (Path(config.output_dir) / "metrics.jsonl").exists() or checkpoints.exists():
+            raise ConfigError(f"{config.output_dir} already holds a run: pass resume=true to "
+                              "continue it, or choose another output_dir")
+        policy = config.policy
+        spec = observation_spec(policy)
+        return cls(config, transport, SACAgent.create(policy, jax.random.key(policy.seed)),
+                   ReplayBuffer(policy.online_buffer_capacity, spec, policy.action_dim),
+                   ReplayBuffer(policy.offline_buffer_capacity, spec, policy.action_dim),
+                   np.random.default_rng(policy.seed))
+
+    # ------------------------------------------------------------------ ingest
+    def ingest(self, timeout: float = 0.0) -> int:
+        """Insert every episode the transport holds; log episode statistics. Returns #transitions."""
+        inserted = 0
+        for item in self.transport.poll_transitions(timeout=timeout):
+            try:
+                batch = self._prepare(wire.decode_transitions(item.codec, item.payload,
+                                                              self._max_bytes))
+                self.online.add_batch(**batch.as_kwargs())
+            except (PayloadError, ValueError) as error:
+                self.counters["rejected_payloads"] += 1
+                log.error("dropped an episode from %s: %s", item.client_id, error)
+                continue
+            interventions = batch.is_intervention
+            if interventions.any():
+                self.offline.add_batch(**batch.select(interventions).as_kwargs())
+            inserted += len(batch)
+            self.counters["transitions"] += len(batch)
+            self.counters["episodes"] += 1
+            self.counters["interventions"] += int(interventions.sum())
+        for item in self.transport.poll_interactions():
+            try:
+                stats = wire.decode_interactions(item.codec, item.payload)
+            except PayloadError as error:
+                self.counters["rejected_payloads"] += 1
+                log.error("dropped episode statistics from %s: %s", item.client_id, error)
+                continue
+            self._write_metrics({"kind": "interaction", "client": item.client_id, **stats})
+        return inserted
+
+    def _prepare(self, batch: wire.TransitionBatch) -> wire.TransitionBatch:
+        """Replace pixels by frozen-backbone features when the buffer stores features."""
+        policy = self.config.policy
+        if not policy.cache_backbone_features:
+            return batch
+        params = self.agent.params
+        for tree in (batch.observations, batch.next_observations):
+            images = {k: tree[k] for k in policy.image_keys}
+            tree.update({k: np.asarray(v) for k, v in
+                         backbone_features(policy, params, images).items()})
+        return batch
+
+    # ------------------------------------------------------------------ train
+    @property
+    def ready_to_learn(self) -> bool:
+        return len(self.online) >= max(1, self.config.policy.online_step_before_learning)
+
+    def train_round(self) -> dict | None:
+        if not self.ready_to_learn:
+            return None
+        policy = self.config.policy
+        started = time.perf_counter()
+        batch = sample_mixed(self.online, self.offline, policy.batch_size, self.rng,
+                             policy.online_ratio, num_batches=policy.utd_ratio)
+        self.agent, metrics = self.agent.update(batch)
+        step = int(self.agent.step)  # also waits for the round: the timing below is honest
+        self._round_times = (self._round_times + [time.perf_counter() - started])[-50:]
+        if step % self.config.log_freq == 0:
+            self._write_metrics({"kind": "train", "step": step, **self._summary(metrics)})
+        if step % self.config.save_freq == 0:
+            self.save()
+        return metrics
+
+    def _summary(self, metrics: dict) -> dict:
+        values = {k: float(v) for k, v in jax.device_get(metrics).items()}
+        return {**values, "buffer_online": len(self.online), "buffer_offline": len(self.offline),
+                "steps_per_s": len(self._round_times) / max(sum(self._round_times), 1e-9),
+                **self.counters}
+
+    # ------------------------------------------------------------------ parameters
+    def push_parameters(self, force: bool = False) -> bool:
+        """Publish the newest actor parameters if the push period passed and they changed."""
+        period = self.config.policy.actor_learner_config.policy_parameters_push_frequency
+        step = int(self.agent.step)
+        now = time.monotonic()
+        if not force and (now - self._last_push < period or step == self._pushed_step):
+            return False
+        payload = wire.encode_parameters({"actor": jax.device_get(self.agent.actor_parameters())},
+                                         version=step)
+        self.transport.publish_parameters(payload, version=step)
+        self._last_push, self._pushed_step = now, step
+        return True
+
+    # ------------------------------------------------------------------ checkpoints
+    def save(self) -> Path:
+        duplicates = getattr(self.transport, "duplicates", None)
+        extra = {"rng": rng_state(self.rng), "counters": self.counters,
+                 "duplicates": duplicates.state() if duplicates is not None else None}
+        return save_checkpoint(self.run_dir / "checkpoints", self.agent,
+                               buffers={"online": self.online, "offline": self.offline},
+                               extra=extra, keep=self.config.keep_checkpoints)
+
+    def _write_metrics(self, record: dict) -> None:
+        self._metrics_file.write(json.dumps({"time": time.time(), **record}) + "\n")
+
+    def close(self) -> None:
+        self._metrics_file.close()
+
+    # ------------------------------------------------------------------ loop
+    def step(self) -> dict | None:
+        """One pass of the loop: ingest, maybe train one round, maybe push."""
+        self.ingest(timeout=0.0 if self.ready_to_learn else 0.05)
+        metrics = self.train_round()
+        self.push_parameters(force=self._pushed_step < 0 and metrics is not None)
+        return metrics
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line.
+
+
+def run(learner: Learner, stop, max_steps: int | None = None, status_every_s: float = 10.0):
+    """Loop until `stop` is set (or `max_steps` rounds); checkpoint on the way out."""
+    last_status = time.monotonic()
+    try:
+        while not stop.is_set():
+            learner.step()
+            if max_steps is not None and int(learner.agent.step) >= max_steps:
+                break
+            if time.monotonic() - last_status > status_every_s:
+                last_status = time.monotonic()
+                log.info("step %d | online %d offline %d | episodes %d | %.1f rounds/s",
+                         int(learner.agent.step), len(learner.online), len(learner.offline),
+                         learner.counters["episodes"], learner._summary({})["steps_per_s"])
+    finally:
+        path = learner.save()
+        log.info("stopped at step %d; checkpoint %s", int(learner.agent.step), path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    import signal
+    import threading
+
+    from hiljax.config import load_config
+    from transport.factory import make_learner_transport
+    from transport.queues import DuplicateFilter
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", help="LearnerConfig JSON (default: built-in defaults)")
+    parser.add_argument("--transport", choices=("grpc", "zmq"), help="overrides the config")
+    parser.add_argument("--resume", action="store_true", help="continue the run in output_dir")
+    parser.add_argument("--max-steps", type=int, help="stop after this many UTD rounds")
+    args, overrides = parser.parse_known_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    if args.transport:
+        overrides.append(f"transport={args.transport}")
+    if args.resume:
+        overrides.append("resume=true")
+    config = load_config(LearnerConfig, args.config, overrides)
+
+    network = config.policy.actor_learner_config
+    duplicates = None
+    if config.resume and latest_checkpoint(Path(config.output_dir) / "checkpoints"):
+        saved = json.loads((latest_checkpoint(Path(config.output_dir) / "checkpoints")
+                            / "learner.json").read_text()).get("duplicates")
+        duplicates = DuplicateFilter(state=saved) if saved else None
+    transport = make_learner_transport(
+        config.transport, host=network.learner_host, port=network.learner_port,
+        push_frequency_s=network.policy_parameters_push_frequency,
+        max_payload_bytes=int(config.max_payload_mb * 2**20), duplicate_filter=duplicates,
+    ).start()
+    log.info("learner serving %s on %s", config.transport, transport.address)
+    learner = Learner.create(config, transport)
+    (learner.run_dir / "learner_address").write_text(transport.address + "\n")
+
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    try:
+        run(learner, stop, args.max_steps)
+    finally:
+        learner.close()
+        transport.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
