@@ -207,6 +207,35 @@ class LearnerConfig:
         _require(self.max_payload_mb > 0, "max_payload_mb must be > 0")
 
 
+@dataclasses.dataclass(frozen=True)
+class ActorConfig:
+    """The actor process: which policy, where the learner is, how to act and send."""
+
+    policy: SACConfig = SACConfig()
+    transport: str = "grpc"  # grpc | zmq | inproc
+    learner_address: str | None = None  # None -> policy.actor_learner_config host:port
+    # When new parameters are applied: at episode boundaries (the reference) or immediately.
+    update_parameters_at: str = "episode"
+    deterministic: bool = False  # act with the policy's mean (evaluation)
+    warmup_steps: int | None = None  # random actions first; None -> online_step_before_learning
+    fps: float | None = None  # control rate; None -> as fast as the env goes (simulation)
+    max_queue_mb: float = 512.0  # episodes waiting for the learner's acknowledgement
+    seed: int = 0
+
+    def __post_init__(self):
+        _require(self.transport in ("grpc", "zmq", "inproc"),
+                 f"transport must be grpc, zmq or inproc, got {self.transport!r}")
+        _require(self.update_parameters_at in ("episode", "immediately"),
+                 "update_parameters_at must be 'episode' or 'immediately'")
+        _require(self.fps is None or self.fps > 0, "fps must be > 0 or null")
+        _require(self.warmup_steps is None or self.warmup_steps >= 0, "warmup_steps >= 0")
+
+    @property
+    def address(self) -> str:
+        network = self.policy.actor_learner_config
+        return self.learner_address or f"{network.learner_host}:{network.learner_port}"
+
+
 def is_image_key(key: str) -> bool:
     return key.startswith("observation.image")
 

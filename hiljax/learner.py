@@ -174,10 +174,18 @@ class Learner:
         if not force and (now - self._last_push < period or step == self._pushed_step):
             return False
         payload = wire.encode_parameters({"actor": jax.device_get(self.agent.actor_parameters())},
-                                         version=step)
+                                         version=step, meta=self._parameters_meta())
         self.transport.publish_parameters(payload, version=step)
         self._last_push, self._pushed_step = now, step
         return True
+
+    def _parameters_meta(self) -> dict:
+        """The frozen backbone is not sent (it never changes): actors rebuild it from the same
+        config (seed or pretrained file) and check this digest before acting with it."""
+        if not hasattr(self, "_backbone_digest"):
+            frozen = self.agent.frozen_backbone_parameters()
+            self._backbone_digest = backbone_digest(frozen) if frozen else None
+        return {"frozen_backbone_sha256": self._backbone_digest}
 
     # ------------------------------------------------------------------ checkpoints
     def save(self) -> Path:

@@ -174,17 +174,26 @@ def decode_interactions(codec_name: str, payload: bytes | memoryview) -> dict[st
 # Parameters.
 
 
-def encode_parameters(trees: Mapping[str, Mapping], version: int) -> bytes:
-    """{name: nested dict of arrays} (e.g. actor parameters, frozen backbone) -> payload."""
+def encode_parameters(trees: Mapping[str, Mapping], version: int,
+                      meta: Mapping | None = None) -> bytes:
+    """{name: nested dict of arrays} (e.g. actor parameters) + small metadata -> payload."""
     arrays = {name: _to_numpy(tree) for name, tree in trees.items()}
-    return codec.encode(arrays, meta={"schema": PARAMETERS_SCHEMA, "version": int(version)})
+    return codec.encode(arrays, meta={**(meta or {}), "schema": PARAMETERS_SCHEMA,
+                                      "version": int(version)})
 
 
-def decode_parameters(payload: bytes | memoryview) -> tuple[int, dict]:
-    """-> (version, {name: nested dict of arrays}); arrays are copies (they outlive the bytes)."""
+@dataclass
+class Parameters:
+    version: int
+    trees: dict  # {name: nested dict of numpy arrays}
+    meta: dict
+
+
+def decode_parameters(payload: bytes | memoryview) -> Parameters:
+    """Arrays are copies: they outlive the payload bytes."""
     decoded = codec.decode(payload, copy=True)
     _require(decoded.meta.get("schema") == PARAMETERS_SCHEMA, "not a parameters payload")
-    return int(decoded.meta["version"]), decoded.arrays
+    return Parameters(int(decoded.meta["version"]), decoded.arrays, dict(decoded.meta))
 
 
 def _to_numpy(tree):

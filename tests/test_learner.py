@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from hiljax import wire
-from hiljax.config import ConfigError, LearnerConfig
+from hiljax.config import ActorLearnerConfig, ConfigError, LearnerConfig
 from hiljax.learner import Learner
 from tests.sac_helpers import tiny_config
 from transport import codec
@@ -20,7 +20,8 @@ FIXTURES = Path(__file__).parent / "fixtures" / "lerobot_payloads"
 def learner_config(tmp_path, **policy) -> LearnerConfig:
     # The LeRobot fixtures carry an 18-d state and 3 continuous dims + a gripper column.
     fields = dict(input_features={"observation.state": (18,)}, continuous_action_dim=3,
-                  num_discrete_actions=3, online_step_before_learning=20, utd_ratio=2)
+                  num_discrete_actions=3, online_step_before_learning=20, utd_ratio=2,
+                  actor_learner_config=ActorLearnerConfig(policy_parameters_push_frequency=0.0))
     fields.update(policy)
     return LearnerConfig(policy=tiny_config(**fields), output_dir=str(tmp_path / "run"),
                          transport="inproc", save_freq=5, log_freq=1)
@@ -73,9 +74,10 @@ def test_ingest_train_push_and_log(pair):
     assert metrics is not None and np.isfinite(float(metrics["critic_loss"]))
     version, payload = actor.latest_parameters()
     assert version >= 1
-    decoded_version, trees = wire.decode_parameters(payload)
-    assert decoded_version == version and set(trees["actor"]) == {"encoder", "actor",
-                                                                  "discrete_critic"}
+    parameters = wire.decode_parameters(payload)
+    assert parameters.version == version
+    assert set(parameters.trees["actor"]) == {"encoder", "actor", "discrete_critic"}
+    assert parameters.meta["frozen_backbone_sha256"] is None  # no cameras, no backbone
 
     lines = [json.loads(line) for line in (learner.run_dir / "metrics.jsonl").read_text().splitlines()]
     kinds = [line["kind"] for line in lines]

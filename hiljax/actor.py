@@ -1,0 +1,187 @@
+"""The actor: run the policy on an env, record episodes (human interventions included), send them.
+
+The env speaks LeRobot's observation keys (`observation.state`, `observation.images.<cam>` as
+(H, W, 3) uint8). When a human takes over, the env's intervention wrapper sets
+`info["is_intervention"]` and `info["action_intervention"]`: that action is the one stored. An
+episode travels as one payload (each frame once) plus one payload of episode statistics with the
+reference's names. New parameters are applied at episode boundaries (or immediately); before
+any arrive, and during the warm-up, actions are random.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+import jax
+import numpy as np
+
+from hiljax import wire
+from hiljax.agents.sac import SACAgent, sample_actions
+from hiljax.config import ActorConfig
+from hiljax.learner import backbone_digest
+from transport.errors import PayloadError, TransportFull
+from transport.interface import ActorTransport
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EpisodeRecorder:
+    """Frames (T + 1 observations) and per-step fields of one episode."""
+
+    frames: dict[str, list] = field(default_factory=dict)
+    steps: dict[str, list] = field(default_factory=lambda: {n: [] for n in wire.STEP_FIELDS})
+
+    def start(self, observation: dict) -> None:
+        self.frames = {k: [np.asarray(v)] for k, v in observation.items()}
+        self.steps = {n: [] for n in wire.STEP_FIELDS}
+
+    def record(self, action, reward, next_observation, terminated, truncated, info) -> None:
+        for key, value in next_observation.items():
+            self.frames[key].append(np.asarray(value))
+        self.steps["actions"].append(np.asarray(action, np.float32))
+        self.steps["rewards"].append(float(reward))
+        self.steps["dones"].append(bool(terminated))
+        self.steps["truncateds"].append(bool(truncated))
+        self.steps["is_intervention"].append(bool(info.get("is_intervention", False)))
+        self.steps["discrete_penalty"].append(float(info.get("discrete_penalty", 0.0)))
+
+    def __len__(self) -> int:
+        return len(self.steps["rewards"])
+
+    def payload(self, sender: str, seq: int) -> bytes:
+        frames = {k: np.stack(v) for k, v in self.frames.items()}
+        steps = {n: np.asarray(v) for n, v in self.steps.items()}
+        return wire.encode_episode(frames, steps, sender=sender, seq=seq)
+
+
+def episode_statistics(rewards, interventions, policy_seconds, interaction_step) -> dict:
+    """The reference's per-episode statistics (LeRobot's key names)."""
+    stats = {
+        "Episodic reward": float(np.sum(rewards)),
+        "Interaction step": int(interaction_step),
+        "Episode intervention": int(np.any(interventions)),
+        "Intervention rate": float(np.mean(interventions)) if len(interventions) else 0.0,
+    }
+    if policy_seconds:
+        hz = 1.0 / np.maximum(np.asarray(policy_seconds), 1e-9)
+        stats["Policy frequency [Hz]"] = float(np.mean(hz))
+        stats["Policy frequency 90th-p [Hz]"] = float(np.quantile(hz, 0.9))
+    return stats
+
+
+class Actor:
+    def __init__(self, config: ActorConfig, env, transport: ActorTransport):
+        self.config, self.env, self.transport = config, env, transport
+        self.policy_config = config.policy
+        self.rng = np.random.default_rng(config.seed)
+        self.key = jax.random.key(config.seed)
+        self.version, self.actor_params, self._pending = -1, None, None
+        self.interaction_step = 0
+        self.episodes_sent = self.episodes_dropped = 0
+        self._seq = 0
+        self.backbone = self._local_frozen_backbone()
+        self._backbone_digest = backbone_digest(self.backbone) if self.backbone else None
+        self.warmup_steps = (config.warmup_steps if config.warmup_steps is not None
+                             else self.policy_config.online_step_before_learning)
+
+    def _local_frozen_backbone(self) -> dict:
+        """The frozen backbone, rebuilt exactly as the learner built it (same config and seed)."""
+        if not self.policy_config.image_keys or not self.policy_config.freeze_vision_encoder:
+            return {}
+        policy = self.policy_config
+        return SACAgent.create(policy, jax.random.key(policy.seed)).frozen_backbone_parameters()
+
+    # ------------------------------------------------------------------ parameters
+    def poll_parameters(self) -> None:
+        """Fetch the newest parameters; they take effect at the next `apply_parameters`."""
+        latest = self.transport.latest_parameters()
+        if latest is None or latest[0] <= max(self.version, self._pending_version):
+            return
+        try:
+            parameters = wire.decode_parameters(latest[1])
+        except PayloadError as error:
+            log.error("ignoring a parameters payload that cannot be decoded: %s", error)
+            return
+        expected = parameters.meta.get("frozen_backbone_sha256")
+        if expected and expected != self._backbone_digest:
+            log.error("the learner's frozen backbone differs from this actor's (different seed or "
+                      "weights file?): keeping the current policy")
+            return
+        self._pending = parameters
+        if self.config.update_parameters_at == "immediately":
+            self.apply_parameters()
+
+    @property
+    def _pending_version(self) -> int:
+        return self._pending.version if self._pending is not None else -1
+
+    def apply_parameters(self) -> None:
+        if self._pending is None:
+            return
+        self.actor_params = jax.tree.map(jax.numpy.asarray, self._pending.trees["actor"])
+        if self.version < 0:
+            log.info("received the learner's parameters (version %d)", self._pending.version)
+        self.version, self._pending = self._pending.version, None
+
+    # ------------------------------------------------------------------ acting
+    def act(self, observation: dict) -> np.ndarray:
+        if self.actor_params is None or self.interaction_step < self.warmup_steps:
+            return self.env.action_space.sample().astype(np.float32)
+        self.key, key = jax.random.split(self.key)
+        batch = {k: np.asarray(v)[None] for k, v in observation.items()}
+        action = sample_actions(self.policy_config, self.actor_params, self.backbone, batch, key,
+                                deterministic=self.config.deterministic)
+        return np.asarray(action[0], np.float32)
+
+    def run_episode(self) -> dict:
+        observation, _ = self.env.reset()
+        recorder = EpisodeRecorder()
+        recorder.start(observation)
+        policy_seconds = []
+        done = False
+        while not done:
+            started = time.perf_counter()
+            action = self.act(observation)
+            policy_seconds.append(time.perf_counter() - started)
+            observation, reward, terminated, truncated, info = self.env.step(action)
+            if info.get("is_intervention", False):
+                action = np.asarray(info["action_intervention"], np.float32)
+            recorder.record(action, reward, observation, terminated, truncated, info)
+            self.interaction_step += 1
+            done = terminated or truncated
+            self.poll_parameters()
+            self._keep_rate(started)
+        stats = episode_statistics(recorder.steps["rewards"], recorder.steps["is_intervention"],
+                                   policy_seconds, self.interaction_step)
+        self._send(recorder, stats)
+        self.apply_parameters()
+        return stats
+
+    def _keep_rate(self, started: float) -> None:
+        if self.config.fps:
+            time.sleep(max(0.0, 1.0 / self.config.fps - (time.perf_counter() - started)))
+
+    def _send(self, recorder: EpisodeRecorder, stats: dict) -> None:
+        self._seq += 1
+        try:
+            self.transport.send_transitions(recorder.payload(self.transport.client_id, self._seq),
+                                            timeout=0.0)
+            self.transport.send_interactions(wire.encode_interactions(stats), timeout=0.0)
+            self.episodes_sent += 1
+        except TransportFull:
+            # The bound keeps memory flat while the learner is away; say so, keep acting.
+            self.episodes_dropped += 1
+            log.warning("learner unreachable and the send queue is full: episode dropped "
+                        "(%d so far)", self.episodes_dropped)
+
+    def run(self, max_episodes: int | None = None, stop=None) -> None:
+        episodes = 0
+        while (max_episodes is None or episodes < max_episodes) and not (stop and stop.is_set()):
+            stats = self.run_episode()
+            episodes += 1
+            log.info("episode %d: reward %.2f, %d steps, interventions %.0f%%, params v%d",
+                     episodes, stats["Episodic reward"], self.interaction_step,
+                     100 * stats["Intervention rate"], self.version)
