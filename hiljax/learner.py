@@ -27,6 +27,7 @@ from hiljax.buffer import ReplayBuffer, sample_mixed
 from hiljax.checkpoint import (latest_checkpoint, load_checkpoint, rng_from_state, rng_state,
                                save_checkpoint)
 from hiljax.config import ConfigError, LearnerConfig, SACConfig, is_image_key
+from hiljax.metrics import MetricsLogger
 from transport.errors import PayloadError
 from transport.interface import LearnerTransport
 
@@ -68,7 +69,7 @@ class Learner:
                          "rejected_payloads": 0, **(counters or {})}
         self.run_dir = Path(config.output_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        self._metrics_file = open(self.run_dir / "metrics.jsonl", "a", buffering=1)
+        self.metrics = MetricsLogger(self.run_dir)
         self._last_push = -float("inf")
         self._pushed_step = -1
         self._max_bytes = int(config.max_payload_mb * 2**20)
@@ -123,7 +124,8 @@ class Learner:
                 self.counters["rejected_payloads"] += 1
                 log.error("dropped episode statistics from %s: %s", item.client_id, error)
                 continue
-            self._write_metrics({"kind": "interaction", "client": item.client_id, **stats})
+            self.metrics.log("actor", self.counters["transitions"],
+                             {"client": item.client_id, **stats})
         return inserted
 
     def _prepare(self, batch: wire.TransitionBatch) -> wire.TransitionBatch:
@@ -154,7 +156,7 @@ class Learner:
         step = int(self.agent.step)  # also waits for the round: the timing below is honest
         self._round_times = (self._round_times + [time.perf_counter() - started])[-50:]
         if step % self.config.log_freq == 0:
-            self._write_metrics({"kind": "train", "step": step, **self._summary(metrics)})
+            self.metrics.log("train", step, self._summary(metrics))
         if step % self.config.save_freq == 0:
             self.save()
         return metrics
@@ -196,11 +198,8 @@ class Learner:
                                buffers={"online": self.online, "offline": self.offline},
                                extra=extra, keep=self.config.keep_checkpoints)
 
-    def _write_metrics(self, record: dict) -> None:
-        self._metrics_file.write(json.dumps({"time": time.time(), **record}) + "\n")
-
     def close(self) -> None:
-        self._metrics_file.close()
+        self.metrics.close()
 
     # ------------------------------------------------------------------ loop
     def step(self) -> dict | None:

@@ -81,7 +81,8 @@ def test_ingest_train_push_and_log(pair):
 
     lines = [json.loads(line) for line in (learner.run_dir / "metrics.jsonl").read_text().splitlines()]
     kinds = [line["kind"] for line in lines]
-    assert kinds.count("interaction") == 2 and "train" in kinds
+    assert kinds.count("actor") == 2 and "train" in kinds
+    assert list((learner.run_dir / "tensorboard").glob("events.out.tfevents.*"))
     assert any(line.get("Episodic reward") == 1.0 for line in lines)
     assert (learner.run_dir / "checkpoints" / "LATEST").exists()  # save_freq = 5
 

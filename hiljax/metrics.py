@@ -1,0 +1,52 @@
+"""Run metrics: one JSONL line per record, and TensorBoard scalars beside it.
+
+TensorBoard event files are written with the `tensorboard` package's own writer (no TensorFlow);
+view them with `tensorboard --logdir <output_dir>`. The JSONL file is for scripts and plots.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+class MetricsLogger:
+    def __init__(self, run_dir: str | Path, tensorboard: bool = True):
+        self.run_dir = Path(run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._jsonl = open(self.run_dir / "metrics.jsonl", "a", buffering=1)
+        self._events = None
+        if tensorboard:
+            try:
+                from tensorboard.summary.writer.event_file_writer import EventFileWriter
+            except ImportError:  # optional: the JSONL file is enough to run
+                log.warning("tensorboard is not installed: metrics go to metrics.jsonl only")
+            else:
+                self._events = EventFileWriter(str(self.run_dir / "tensorboard"))
+
+    def log(self, kind: str, step: int, values: dict) -> None:
+        """`kind` groups the scalars (train, actor, ...); non-numbers go to JSONL only."""
+        now = time.time()
+        self._jsonl.write(json.dumps({"time": now, "kind": kind, "step": step, **values}) + "\n")
+        if self._events is not None:
+            self._write_scalars(kind, step, values, now)
+
+    def _write_scalars(self, kind: str, step: int, values: dict, now: float) -> None:
+        from tensorboard.compat.proto.event_pb2 import Event
+        from tensorboard.compat.proto.summary_pb2 import Summary
+
+        scalars = [Summary.Value(tag=f"{kind}/{name}", simple_value=float(value))
+                   for name, value in values.items()
+                   if isinstance(value, (int, float)) and not isinstance(value, bool)]
+        if scalars:
+            self._events.add_event(Event(wall_time=now, step=int(step),
+                                         summary=Summary(value=scalars)))
+
+    def close(self) -> None:
+        self._jsonl.close()
+        if self._events is not None:
+            self._events.close()
