@@ -1,0 +1,207 @@
+"""Environment configuration: the guide's HILSerlRobotEnvConfig, EnvWrapperConfig and
+EEActionSpaceConfig (field names and defaults of LeRobot's v0.3 `configs.py`), plus RobotConfig.
+
+Frozen dataclasses, loaded from JSON by the strict loader of `hiljax.config` (unknown or
+ill-typed fields raise `ConfigError` naming the field); values are checked when built.
+
+    cfg = load_env_config("configs/env_sim.json", ["wrapper.control_time_s=5"])
+    env = make_robot_env(cfg)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from hiljax.config import ConfigError, FrozenMapping, load_config
+
+ROBOT_TYPES = ("sim_so100", "fake", "so100", "gym_hil")
+# "leader" / "leader_automatic" are the reference's leader-arm modes (no leader arm here).
+CONTROL_MODES = ("gamepad", "gamepad_hid", "keyboard", "leader", "leader_automatic")
+REWARD_CLASSIFIER_MODES = ("override", "max")
+ENV_MODES = ("record", "replay")
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise ConfigError(message)
+
+
+@dataclasses.dataclass(frozen=True)
+class RobotConfig:
+    """Which robot HILSerlRobotEnv drives (hiljax's; LeRobot picks a robot by its own config)."""
+
+    # sim_so100: the MuJoCo so100 (hiljax.envs.sim); fake: the test stand-in (no hardware);
+    # so100: a real arm (needs a servo-bus driver); gym_hil: LeRobot's PandaPickCube sim.
+    type: str = "sim_so100"
+    cameras: tuple[str, ...] = ("front", "wrist")  # empty: state-only (no rendering at all)
+    image_size: int = 128  # sim / fake frames are image_size x image_size
+    seed: int = 0
+    kinematics: str = "so100"  # the arm table of hiljax.kinematics for the EE wrappers
+    port: str | None = None  # real arm: the servo bus' serial port
+    # Simulated robots only (a SimulatedTask): reward 1 + terminate on task success, and the
+    # cube position as observation.environment_state (as gym-hil).
+    task_reward: bool = True
+    add_environment_state: bool = True
+    # Hold each step to 1 / fps of wall time. None: yes for a real arm, no for a simulator.
+    realtime: bool | None = None
+
+    def __post_init__(self):
+        _require(self.type in ROBOT_TYPES,
+                 f"robot.type must be one of {ROBOT_TYPES}, got {self.type!r}")
+        _require(self.image_size >= 8, f"robot.image_size must be >= 8, got {self.image_size}")
+        _require(len(set(self.cameras)) == len(self.cameras), "robot.cameras has duplicates")
+
+    @property
+    def is_real(self) -> bool:
+        return self.type == "so100"
+
+
+def _frozen_bounds(bounds) -> FrozenMapping:
+    _require(isinstance(bounds, dict) and set(bounds) == {"min", "max"},
+             f"ee_action_space_params.bounds needs exactly 'min' and 'max', got {bounds!r}")
+    out = {}
+    for key in ("min", "max"):
+        value = bounds[key]
+        _require(isinstance(value, (list, tuple)) and len(value) == 3
+                 and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value),
+                 f"ee_action_space_params.bounds.{key} must be 3 numbers (x, y, z metres), "
+                 f"got {value!r}")
+        out[key] = tuple(float(v) for v in value)
+    _require(all(lo < hi for lo, hi in zip(out["min"], out["max"])),
+             f"ee_action_space_params.bounds: need min < max on every axis, got {out}")
+    return FrozenMapping(out)
+
+
+@dataclasses.dataclass(frozen=True)
+class EEActionSpaceConfig:
+    """End-effector delta actions: [-1, 1]^3 times these step sizes (metres per step)."""
+
+    x_step_size: float = 0.02
+    y_step_size: float = 0.02
+    z_step_size: float = 0.02
+    # Workspace of the gripper tip (metres, world frame): {"min": [x, y, z], "max": [x, y, z]}.
+    # The default is the MuJoCo so100's table area in front of the arm.
+    bounds: dict[str, tuple[float, ...]] = dataclasses.field(default_factory=lambda: {
+        "min": (0.12, -0.12, 0.01), "max": (0.30, 0.12, 0.16)})
+    # Who can take over: gamepad | gamepad_hid | keyboard, or null for the policy alone.
+    control_mode: str | None = "gamepad"
+
+    def __post_init__(self):
+        object.__setattr__(self, "bounds", _frozen_bounds(dict(self.bounds)))
+        for axis in "xyz":
+            step = getattr(self, f"{axis}_step_size")
+            _require(step > 0, f"ee_action_space_params.{axis}_step_size must be > 0, got {step}")
+        _require(self.control_mode is None or self.control_mode in CONTROL_MODES,
+                 f"ee_action_space_params.control_mode must be null or one of {CONTROL_MODES}, "
+                 f"got {self.control_mode!r}")
+
+
+def _frozen_crops(crops) -> FrozenMapping | None:
+    if crops is None:
+        return None
+    out = {}
+    for key, value in dict(crops).items():
+        _require(len(value) == 4 and all(isinstance(v, int) and v >= 0 for v in value)
+                 and value[2] > 0 and value[3] > 0,
+                 f"crop_params_dict[{key!r}] must be [top, left, height, width] (pixels, "
+                 f"height and width > 0), got {list(value)}")
+        out[key] = tuple(value)
+    return FrozenMapping(out)
+
+
+@dataclasses.dataclass(frozen=True)
+class EnvWrapperConfig:
+    """Which wrappers make_robot_env stacks, and their settings (the guide's table)."""
+
+    display_cameras: bool = False
+    add_joint_velocity_to_observation: bool = False
+    add_current_to_observation: bool = False
+    add_ee_pose_to_observation: bool = False
+    # camera (or observation.images.<camera>) -> [top, left, height, width] pixels.
+    crop_params_dict: dict[str, tuple[int, ...]] | None = None
+    resize_size: tuple[int, ...] | None = None  # [height, width]; 128 x 128 when cropping
+    control_time_s: float = 20.0  # episode length (seconds at fps); ends as truncated
+    # Arm joints (degrees, 5 values, optionally + gripper) the arm moves to before an episode;
+    # null: a person resets the scene during reset_time_s.
+    fixed_reset_joint_positions: tuple[float, ...] | None = None
+    reset_time_s: float = 5.0
+    joint_masking_action_space: tuple[bool, ...] | None = None  # true = the policy controls it
+    ee_action_space_params: EEActionSpaceConfig = dataclasses.field(
+        default_factory=EEActionSpaceConfig)
+    use_gripper: bool = False
+    gripper_quantization_threshold: float | None = 0.8
+    gripper_penalty: float | None = 0.0  # info["discrete_penalty"]; null: no penalty wrapper
+    gripper_penalty_in_reward: bool = False
+    open_gripper_on_reset: bool = False
+    # Add a batch axis to observations (the reference always does, for torch policies);
+    # hiljax's actor batches itself.
+    batch_compatible: bool = False
+
+    def __post_init__(self):
+        object.__setattr__(self, "crop_params_dict", _frozen_crops(self.crop_params_dict))
+        _require(self.resize_size is None or (len(self.resize_size) == 2
+                                              and min(self.resize_size) > 0),
+                 f"resize_size must be [height, width] > 0, got {self.resize_size}")
+        _require(self.control_time_s > 0, f"control_time_s must be > 0, got {self.control_time_s}")
+        _require(self.reset_time_s >= 0, f"reset_time_s must be >= 0, got {self.reset_time_s}")
+        if self.fixed_reset_joint_positions is not None:
+            _require(len(self.fixed_reset_joint_positions) in (5, 6),
+                     "fixed_reset_joint_positions: 5 arm joints (degrees), optionally + gripper")
+        if self.gripper_quantization_threshold is not None:
+            _require(0.0 <= self.gripper_quantization_threshold < 1.0,
+                     "gripper_quantization_threshold must be in [0, 1) or null")
+        if self.joint_masking_action_space is not None:
+            _require(any(self.joint_masking_action_space),
+                     "joint_masking_action_space masks every action dimension")
+
+
+@dataclasses.dataclass(frozen=True)
+class HILSerlRobotEnvConfig:
+    """The environment of a HIL-SERL run (the guide's table, LeRobot v0.3 defaults)."""
+
+    robot: RobotConfig = dataclasses.field(default_factory=RobotConfig)
+    wrapper: EnvWrapperConfig = dataclasses.field(default_factory=EnvWrapperConfig)
+    fps: int = 10  # control frequency (Hz)
+    name: str = "real_robot"
+    mode: str | None = None  # "record", "replay" or null (training)
+    task: str = ""  # gym_hil: the env id after "gym_hil/", e.g. "PandaPickCubeBase-v0"
+    device: str = "cuda"  # the reference's torch device; hiljax envs are numpy (unused)
+    reward_classifier_pretrained_path: str | None = None
+    # hiljax: how the classifier's P(success) becomes the reward (see RewardWrapper).
+    reward_classifier_threshold: float = 0.7
+    reward_classifier_mode: str = "override"  # override | max (keep the sim's task reward)
+    # Recording (the reference's fields; used by the recording script).
+    repo_id: str | None = None
+    dataset_root: str | None = None
+    num_episodes: int = 10
+    episode: int = 0
+    push_to_hub: bool = True
+    pretrained_policy_name_or_path: str | None = None
+    number_of_steps_after_success: int = 0
+
+    def __post_init__(self):
+        _require(self.fps > 0, f"fps must be > 0, got {self.fps}")
+        _require(self.mode is None or self.mode in ENV_MODES,
+                 f"mode must be null or one of {ENV_MODES}, got {self.mode!r}")
+        _require(0.0 <= self.reward_classifier_threshold <= 1.0,
+                 "reward_classifier_threshold must be in [0, 1]")
+        _require(self.reward_classifier_mode in REWARD_CLASSIFIER_MODES,
+                 f"reward_classifier_mode must be one of {REWARD_CLASSIFIER_MODES}")
+        _require(self.num_episodes >= 0 and self.number_of_steps_after_success >= 0,
+                 "num_episodes and number_of_steps_after_success must be >= 0")
+        if self.robot.type == "gym_hil":
+            _require(self.task.startswith("Panda"),
+                     f"robot.type gym_hil needs task = a gym_hil env id such as "
+                     f"'PandaPickCubeBase-v0', got {self.task!r}")
+
+    @property
+    def max_episode_steps(self) -> int:
+        return max(1, round(self.wrapper.control_time_s * self.fps))
+
+
+def load_env_config(path: str | Path | None = None, overrides: list[str] = ()
+                    ) -> HILSerlRobotEnvConfig:
+    """HILSerlRobotEnvConfig from a JSON file (or the defaults) plus `a.b=value` overrides;
+    `--env.wrapper.fps=...` style (LeRobot's prefix) works too."""
+    return load_config(HILSerlRobotEnvConfig, path, overrides, prefix_alias="env")

@@ -1,0 +1,165 @@
+"""make_robot_env: the robot, HILSerlRobotEnv and the wrappers, in the reference's order.
+
+    base env -> joint velocity -> currents -> EE pose -> LeRobot keys -> crop / resize
+    -> reward classifier -> time limit -> gripper action -> gripper penalty -> EE action
+    -> human intervention -> joint masking -> reset -> (batch axis)
+
+(The reference's v0.3 order; joint masking, which it applied to joint-space actions, masks the
+policy's EE action here.) `robot.type == "gym_hil"` builds LeRobot's gym-hil sim instead
+(hiljax.envs.gym_hil). The reward classifier comes in as a plain callable (the env never
+loads JAX models); a controller can be injected (e.g. a ScriptedController in tests).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import gymnasium as gym
+
+from hiljax.control import InputController, make_controller
+from hiljax.envs.configs import HILSerlRobotEnvConfig, RobotConfig
+from hiljax.envs.env import HILSerlRobotEnv
+from hiljax.envs.wrappers import (
+    AddCurrentToObservation,
+    AddJointVelocityToObservation,
+    BatchCompatibleWrapper,
+    ConvertToLeRobotObservation,
+    EEActionWrapper,
+    EEObservationWrapper,
+    GamepadControlWrapper,
+    GripperActionWrapper,
+    GripperPenaltyWrapper,
+    ImageCropResizeWrapper,
+    InterventionWrapper,
+    JointMaskingActionSpace,
+    KeyboardInterfaceWrapper,
+    ResetWrapper,
+    RewardClassifier,
+    RewardWrapper,
+    TimeLimitWrapper,
+)
+from hiljax.kinematics import RobotKinematics
+
+logger = logging.getLogger(__name__)
+
+REAL_ROBOT_RESET_STEP_WAIT_S = 0.015  # the reference paces reset commands 15 ms apart
+
+
+def make_robot(cfg: RobotConfig, fps: float):
+    """The `Robot` a config names (connected by HILSerlRobotEnv)."""
+    if cfg.type == "sim_so100":
+        from hiljax.envs.sim import SimRobot  # MuJoCo only when asked for
+
+        return SimRobot(cameras=cfg.cameras, image_size=cfg.image_size, control_dt=1.0 / fps,
+                        seed=cfg.seed, render=bool(cfg.cameras))
+    if cfg.type == "fake":
+        from hiljax.envs.fake_robot import FakeTaskRobot
+
+        return FakeTaskRobot(cameras=cfg.cameras, image_size=(cfg.image_size, cfg.image_size),
+                             control_dt=1.0 / fps)
+    if cfg.type == "so100":
+        raise NotImplementedError(
+            "robot.type 'so100' (a real arm) needs a Feetech STS3215 servo-bus driver "
+            "implementing hiljax.envs.robot.Robot (read_joint_positions / send_joint_targets in "
+            "degrees, read_cameras); hiljax does not ship one. Wrap LeRobot's FeetechMotorsBus "
+            "or your own driver in a Robot and pass it as make_robot_env(cfg, robot=...).")
+    raise ValueError(f"make_robot cannot build robot.type {cfg.type!r}")
+
+
+def make_robot_env(cfg: HILSerlRobotEnvConfig, *, robot=None,
+                   reward_classifier: RewardClassifier | None = None,
+                   controller: InputController | None = None) -> gym.Env:
+    """The full env stack for `cfg` (see the module docstring).
+
+    robot: use this `Robot` instead of building cfg.robot's (a real arm's driver, a fake).
+    reward_classifier: observation -> P(success); required when the config names a classifier.
+    controller: the human (or scripted) input; default: the device of `control_mode`.
+    """
+    if cfg.robot.type == "gym_hil":
+        from hiljax.envs.gym_hil import make_gym_hil_env
+
+        return make_gym_hil_env(cfg, reward_classifier=reward_classifier, controller=controller)
+    _check_classifier(cfg, reward_classifier)
+    wrapper = cfg.wrapper
+    realtime = cfg.robot.is_real if cfg.robot.realtime is None else cfg.robot.realtime
+    robot = robot if robot is not None else make_robot(cfg.robot, cfg.fps)
+    kinematics = RobotKinematics(cfg.robot.kinematics)
+    env = HILSerlRobotEnv(robot, display_cameras=wrapper.display_cameras, fps=cfg.fps,
+                          realtime=realtime, task_reward=cfg.robot.task_reward,
+                          add_environment_state=cfg.robot.add_environment_state)
+    env = _observation_wrappers(env, cfg, kinematics)
+    env = _reward_and_time_wrappers(env, cfg, reward_classifier)
+    env = _action_wrappers(env, cfg, kinematics)
+    env = _intervention_wrapper(env, cfg, controller)
+    if wrapper.joint_masking_action_space is not None:
+        env = JointMaskingActionSpace(env, wrapper.joint_masking_action_space)
+    env = ResetWrapper(env, reset_pose=wrapper.fixed_reset_joint_positions,
+                       reset_time_s=wrapper.reset_time_s,
+                       open_gripper_on_reset=wrapper.open_gripper_on_reset,
+                       step_wait_s=REAL_ROBOT_RESET_STEP_WAIT_S if realtime else 0.0,
+                       realtime=realtime)
+    if wrapper.batch_compatible:
+        env = BatchCompatibleWrapper(env)
+    return env
+
+
+def _check_classifier(cfg: HILSerlRobotEnvConfig, reward_classifier) -> None:
+    if cfg.reward_classifier_pretrained_path is not None and reward_classifier is None:
+        raise ValueError(
+            f"reward_classifier_pretrained_path is set ({cfg.reward_classifier_pretrained_path})"
+            " but no reward_classifier was passed: hiljax.envs never loads JAX models; load it "
+            "with hiljax.classifier and pass make_robot_env(cfg, reward_classifier=predict_fn)")
+
+
+def _observation_wrappers(env, cfg: HILSerlRobotEnvConfig, kinematics) -> gym.Env:
+    wrapper = cfg.wrapper
+    if wrapper.add_joint_velocity_to_observation:
+        env = AddJointVelocityToObservation(env, fps=cfg.fps)
+    if wrapper.add_current_to_observation:
+        env = AddCurrentToObservation(env)
+    if wrapper.add_ee_pose_to_observation:
+        env = EEObservationWrapper(env, wrapper.ee_action_space_params.bounds, kinematics)
+    env = ConvertToLeRobotObservation(env)
+    if wrapper.crop_params_dict is not None or wrapper.resize_size is not None:
+        env = ImageCropResizeWrapper(env, wrapper.crop_params_dict, wrapper.resize_size)
+    return env
+
+
+def _reward_and_time_wrappers(env, cfg: HILSerlRobotEnvConfig, reward_classifier) -> gym.Env:
+    if reward_classifier is not None:
+        env = RewardWrapper(env, reward_classifier, threshold=cfg.reward_classifier_threshold,
+                            mode=cfg.reward_classifier_mode)
+    return TimeLimitWrapper(env, control_time_s=cfg.wrapper.control_time_s, fps=cfg.fps)
+
+
+def _action_wrappers(env, cfg: HILSerlRobotEnvConfig, kinematics) -> gym.Env:
+    wrapper = cfg.wrapper
+    if wrapper.use_gripper:
+        env = GripperActionWrapper(env, quantization_threshold=wrapper.gripper_quantization_threshold)
+        if wrapper.gripper_penalty is not None:
+            env = GripperPenaltyWrapper(env, penalty=wrapper.gripper_penalty,
+                                        gripper_penalty_in_reward=wrapper.gripper_penalty_in_reward)
+    return EEActionWrapper(env, wrapper.ee_action_space_params, use_gripper=wrapper.use_gripper,
+                           kinematics=kinematics)
+
+
+def make_intervention_wrapper(env, control_mode: str | None, use_gripper: bool,
+                              controller: InputController | None = None) -> gym.Env:
+    """The human-intervention wrapper for a control mode (or an injected controller)."""
+    if control_mode in ("leader", "leader_automatic"):
+        raise NotImplementedError(
+            f"control_mode {control_mode!r} needs a leader arm; hiljax has no leader-arm "
+            "teleoperation. Use gamepad, gamepad_hid or keyboard.")
+    if controller is not None:
+        return InterventionWrapper(env, controller, use_gripper=use_gripper)
+    if control_mode is None:
+        return env
+    if control_mode == "keyboard":
+        return KeyboardInterfaceWrapper(env, use_gripper=use_gripper)
+    return GamepadControlWrapper(env, use_gripper=use_gripper,
+                                 controller=make_controller(control_mode))
+
+
+def _intervention_wrapper(env, cfg: HILSerlRobotEnvConfig, controller) -> gym.Env:
+    params = cfg.wrapper.ee_action_space_params
+    return make_intervention_wrapper(env, params.control_mode, cfg.wrapper.use_gripper, controller)
