@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 export JAX_PLATFORMS ?= cpu
+# MuJoCo cameras render offscreen through EGL (Debian: libegl1 libgl1-mesa-dri).
+export MUJOCO_GL ?= egl
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
