@@ -11,6 +11,7 @@ any arrive, and during the warm-up, actions are random.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -185,3 +186,59 @@ class Actor:
             log.info("episode %d: reward %.2f, %d steps, interventions %.0f%%, params v%d",
                      episodes, stats["Episodic reward"], self.interaction_step,
                      100 * stats["Intervention rate"], self.version)
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line.
+
+
+def main(argv: list[str] | None = None) -> int:
+    """python -m hiljax.actor --config TRAIN_CONFIG [--transport grpc|zmq] [overrides]"""
+    import argparse
+    import signal
+    import threading
+
+    from hiljax.envs.factory import make_robot_env
+    from hiljax.train_config import check_env_matches_policy, load_train_config
+    from transport.factory import make_actor_transport
+
+    parser = argparse.ArgumentParser(description="Run the policy on an env and feed a learner.")
+    parser.add_argument("--config", help="TrainConfig JSON (default: the simulator run)")
+    parser.add_argument("--transport", choices=("grpc", "zmq"))
+    parser.add_argument("--learner-address", help="host:port (default: from the config)")
+    parser.add_argument("--actor-index", type=int, default=0, help="seed offset and name")
+    parser.add_argument("--max-episodes", type=int)
+    parser.add_argument("--ready-timeout", type=float, default=120.0)
+    args, overrides = parser.parse_known_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    if args.transport:
+        overrides.append(f"transport={args.transport}")
+    train = load_train_config(args.config, overrides)
+    config = train.actor_config(args.actor_index, args.learner_address)
+
+    env = make_robot_env(train.env_config(args.actor_index))
+    check_env_matches_policy(env.observation_space, env.action_space, config.policy)
+    transport = make_actor_transport(config.transport, config.address,
+                                     client_id=f"actor-{args.actor_index}-{os.getpid()}",
+                                     max_queue_bytes=int(config.max_queue_mb * 2**20))
+    log.info("actor %d: waiting for the learner at %s (%s)", args.actor_index, config.address,
+             config.transport)
+    if not transport.ready(timeout=args.ready_timeout):
+        log.error("no learner answered at %s within %.0f s", config.address, args.ready_timeout)
+        return 1
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    actor = Actor(config, env, transport)
+    try:
+        actor.run(args.max_episodes, stop)
+    finally:
+        if not transport.flush(timeout=10.0):
+            log.warning("some episodes were not acknowledged by the learner before exit")
+        transport.close()
+        env.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

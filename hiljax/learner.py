@@ -12,6 +12,7 @@ client's name and dropped; everyone else is still served.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -232,12 +233,22 @@ def run(learner: Learner, stop, max_steps: int | None = None, status_every_s: fl
         log.info("stopped at step %d; checkpoint %s", int(learner.agent.step), path)
 
 
+def _learner_config(path: str | None, overrides: list[str]) -> LearnerConfig:
+    """A LearnerConfig file, or a whole-run TrainConfig file (it has an "env" section)."""
+    from hiljax.config import load_config
+
+    if path is None or "env" in json.loads(Path(path).read_text()):
+        from hiljax.train_config import load_train_config
+
+        return load_train_config(path, overrides).learner_config()
+    return load_config(LearnerConfig, path, overrides)
+
+
 def main(argv: list[str] | None = None) -> int:
     import argparse
     import signal
     import threading
 
-    from hiljax.config import load_config
     from transport.factory import make_learner_transport
     from transport.queues import DuplicateFilter
 
@@ -250,9 +261,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     if args.transport:
         overrides.append(f"transport={args.transport}")
+    config = _learner_config(args.config, overrides)
     if args.resume:
-        overrides.append("resume=true")
-    config = load_config(LearnerConfig, args.config, overrides)
+        config = dataclasses.replace(config, resume=True)
 
     network = config.policy.actor_learner_config
     duplicates = None

@@ -16,8 +16,10 @@ from pathlib import Path
 from hiljax.config import ConfigError, FrozenMapping, load_config
 
 ROBOT_TYPES = ("sim_so100", "fake", "so100", "gym_hil")
-# "leader" / "leader_automatic" are the reference's leader-arm modes (no leader arm here).
-CONTROL_MODES = ("gamepad", "gamepad_hid", "keyboard", "leader", "leader_automatic")
+# "leader" / "leader_automatic" are the reference's leader-arm modes (no leader arm here);
+# "sim_operator" is hiljax's scripted person for the simulator (hiljax.envs.sim.operator).
+CONTROL_MODES = ("gamepad", "gamepad_hid", "keyboard", "leader", "leader_automatic",
+                 "sim_operator")
 REWARD_CLASSIFIER_MODES = ("override", "max")
 ENV_MODES = ("record", "replay")
 
@@ -84,7 +86,8 @@ class EEActionSpaceConfig:
     # The default is the MuJoCo so100's table area in front of the arm.
     bounds: dict[str, tuple[float, ...]] = dataclasses.field(default_factory=lambda: {
         "min": (0.12, -0.12, 0.01), "max": (0.30, 0.12, 0.16)})
-    # Who can take over: gamepad | gamepad_hid | keyboard, or null for the policy alone.
+    # Who can take over: gamepad | gamepad_hid | keyboard, sim_operator (a scripted person on
+    # the simulator, set up by wrapper.sim_operator), or null for the policy alone.
     control_mode: str | None = "gamepad"
 
     def __post_init__(self):
@@ -95,6 +98,65 @@ class EEActionSpaceConfig:
         _require(self.control_mode is None or self.control_mode in CONTROL_MODES,
                  f"ee_action_space_params.control_mode must be null or one of {CONTROL_MODES}, "
                  f"got {self.control_mode!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class SimOperatorConfig:
+    """The scripted person of `control_mode = "sim_operator"` (hiljax.envs.sim.operator).
+
+    Episodes are counted per env (per actor). The first `demo_episodes` are whole
+    demonstrations; after them the operator watches an episode with a probability that goes
+    linearly from `p_start` to `p_end` over `decay_episodes`, and takes over a watched episode
+    when the policy is stuck or drifting, handing back once progress is restored. Distances are
+    in metres of "task distance": tip to grasp point (+ a constant) before the grasp, the
+    missing lift after it.
+    """
+
+    seed: int = 0  # the watch draws; everything else is deterministic
+    demo_episodes: int = 0  # the first N episodes are full demonstrations (-> offline buffer)
+    p_start: float = 1.0  # P(watch an episode) at the first episode after the demonstrations
+    p_end: float = 0.1  # ... and after decay_episodes more
+    decay_episodes: int = 200
+    stuck_patience: int = 8  # steps without progress before taking over ("stuck")
+    progress_threshold: float = 0.005  # a smaller improvement of the task distance is no progress
+    drift_tolerance: float = 0.03  # the task distance this much above its best: "drifting"
+    max_tip_cube_distance: float = 0.12  # the tip farther from the cube: "drifting" (out of reach)
+    release_progress: float = 0.04  # task distance regained before handing back
+    min_intervention_steps: int = 3
+    max_intervention_steps: int = 20  # hand back after this many steps even without progress
+    # The N-th takeover of an episode keeps control to its end: a person who has had to step in
+    # that often finishes the task. null: every takeover hands back.
+    finish_after_takeovers: int | None = 3
+    # Also end the episode as "success" when the simulator's task succeeds (for runs without the
+    # task reward, e.g. recording for a reward classifier). Off: the env's own reward ends it.
+    report_success: bool = False
+
+    def __post_init__(self):
+        where = "wrapper.sim_operator"
+        _require(self.demo_episodes >= 0, f"{where}.demo_episodes must be >= 0")
+        for name in ("p_start", "p_end"):
+            value = getattr(self, name)
+            _require(0.0 <= value <= 1.0, f"{where}.{name} must be in [0, 1], got {value}")
+        _require(self.decay_episodes >= 0, f"{where}.decay_episodes must be >= 0")
+        _require(self.stuck_patience >= 1, f"{where}.stuck_patience must be >= 1")
+        for name in ("progress_threshold", "drift_tolerance", "max_tip_cube_distance",
+                     "release_progress"):
+            value = getattr(self, name)
+            _require(value > 0, f"{where}.{name} must be > 0 (metres), got {value}")
+        _require(self.finish_after_takeovers is None or self.finish_after_takeovers >= 1,
+                 f"{where}.finish_after_takeovers must be >= 1 or null")
+        _require(1 <= self.min_intervention_steps <= self.max_intervention_steps,
+                 f"{where}: need 1 <= min_intervention_steps <= max_intervention_steps, got "
+                 f"{self.min_intervention_steps}, {self.max_intervention_steps}")
+
+    def watch_probability(self, episode: int) -> float:
+        """P(the operator watches episode `episode`, counted from 0); 1 for a demonstration."""
+        if episode < self.demo_episodes:
+            return 1.0
+        if self.decay_episodes == 0:
+            return self.p_end
+        fraction = min(1.0, (episode - self.demo_episodes) / self.decay_episodes)
+        return self.p_start + fraction * (self.p_end - self.p_start)
 
 
 def _frozen_crops(crops) -> FrozenMapping | None:
@@ -129,6 +191,8 @@ class EnvWrapperConfig:
     joint_masking_action_space: tuple[bool, ...] | None = None  # true = the policy controls it
     ee_action_space_params: EEActionSpaceConfig = dataclasses.field(
         default_factory=EEActionSpaceConfig)
+    # The scripted person of control_mode "sim_operator" (hiljax; ignored by other modes).
+    sim_operator: SimOperatorConfig = dataclasses.field(default_factory=SimOperatorConfig)
     use_gripper: bool = False
     gripper_quantization_threshold: float | None = 0.8
     gripper_penalty: float | None = 0.0  # info["discrete_penalty"]; null: no penalty wrapper

@@ -8,6 +8,8 @@
 policy's EE action here.) `robot.type == "gym_hil"` builds LeRobot's gym-hil sim instead
 (hiljax.envs.gym_hil). The reward classifier comes in as a plain callable (the env never
 loads JAX models); a controller can be injected (e.g. a ScriptedController in tests).
+`control_mode = "sim_operator"` builds the simulator's scripted person (hiljax.envs.sim.operator)
+on the robot it drives.
 """
 
 from __future__ import annotations
@@ -90,6 +92,8 @@ def make_robot_env(cfg: HILSerlRobotEnvConfig, *, robot=None,
     env = _observation_wrappers(env, cfg, kinematics)
     env = _reward_and_time_wrappers(env, cfg, reward_classifier)
     env = _action_wrappers(env, cfg, kinematics)
+    if controller is None and wrapper.ee_action_space_params.control_mode == "sim_operator":
+        controller = make_sim_operator(cfg, robot)
     env = _intervention_wrapper(env, cfg, controller)
     if wrapper.joint_masking_action_space is not None:
         env = JointMaskingActionSpace(env, wrapper.joint_masking_action_space)
@@ -143,6 +147,21 @@ def _action_wrappers(env, cfg: HILSerlRobotEnvConfig, kinematics) -> gym.Env:
                            kinematics=kinematics)
 
 
+def make_sim_operator(cfg: HILSerlRobotEnvConfig, robot) -> InputController:
+    """The scripted person of control_mode "sim_operator", reading `robot` (a SimRobot)."""
+    from hiljax.envs.sim.operator import SimOperator  # MuJoCo only when asked for
+
+    if cfg.robot.type != "sim_so100" or not cfg.wrapper.use_gripper:
+        raise ValueError(
+            "control_mode 'sim_operator' is the scripted person of the MuJoCo pick-and-lift: it "
+            f"needs robot.type 'sim_so100' and wrapper.use_gripper true (got {cfg.robot.type!r},"
+            f" use_gripper {cfg.wrapper.use_gripper})")
+    params = cfg.wrapper.ee_action_space_params
+    return SimOperator(robot, cfg.wrapper.sim_operator,
+                       step_sizes=(params.x_step_size, params.y_step_size, params.z_step_size),
+                       bounds=params.bounds)
+
+
 def make_intervention_wrapper(env, control_mode: str | None, use_gripper: bool,
                               controller: InputController | None = None) -> gym.Env:
     """The human-intervention wrapper for a control mode (or an injected controller)."""
@@ -152,6 +171,10 @@ def make_intervention_wrapper(env, control_mode: str | None, use_gripper: bool,
             "teleoperation. Use gamepad, gamepad_hid or keyboard.")
     if controller is not None:
         return InterventionWrapper(env, controller, use_gripper=use_gripper)
+    if control_mode == "sim_operator":
+        raise ValueError("control_mode 'sim_operator' reads the simulator: build the env with "
+                         "make_robot_env (robot.type 'sim_so100'), or pass the controller "
+                         "(make_sim_operator(cfg, robot))")
     if control_mode is None:
         return env
     if control_mode == "keyboard":

@@ -1,0 +1,262 @@
+"""SimOperator: a scripted person for the simulator's pick-and-lift, behind `InputController`.
+
+It stands in for the human of HIL-SERL so the human-in-the-loop part runs without one. It sees
+what the simulator knows (cube position, tip position, gripper opening, grasp contacts) and
+plays two roles:
+
+- **Expert** (`expert_command`): from whatever state the arm is in, the next EE delta and
+  gripper command towards a lifted cube - open an empty closed gripper, rise clear if low and
+  off to the side, go above the cube, descend onto it (tracking it if it was pushed), close,
+  lift. Memoryless: it re-plans from the measured state every step.
+- **Watcher** (`InterventionMonitor`): tracks a scalar *task distance* (metres; lower is
+  better: `GRASP_BONUS` + tip-to-grasp-point distance + a little for a closed gripper before the
+  grasp, the missing lift after it). It takes over when the policy is
+
+    STUCK     the task distance has not improved by `progress_threshold` for `stuck_patience`
+              steps, or
+    DRIFTING  the task distance is `drift_tolerance` above its best since the last hand-back
+              (moving away, dropping the cube), or the tip is farther than
+              `max_tip_cube_distance` from the cube (out of the useful region),
+
+  and hands back once it has regained `release_progress` of task distance (at least
+  `min_intervention_steps`, at most `max_intervention_steps` steps), so the policy learns from
+  corrections rather than from whole demonstrations. The `finish_after_takeovers`-th takeover
+  of an episode keeps control and finishes the task.
+
+Schedule (`SimOperatorConfig`): the first `demo_episodes` episodes are whole demonstrations
+(every step an intervention, so they also reach the learner's offline buffer); afterwards each
+episode is watched with `watch_probability(episode)`, drawn from a generator seeded by `seed`.
+Episodes are counted by `reset()` calls, i.e. per env. Episode-end requests stay None unless
+`report_success` (the sim's task reward ends a successful episode); it never reports failure.
+
+Deltas are the env's normalised action (step sizes 1.0 here; the env's EE step sizes are
+passed in so a full command moves one step size).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Protocol
+
+import numpy as np
+
+from hiljax.control.base import SUCCESS, InputController
+from hiljax.control.mapping import Commands
+from hiljax.envs.configs import SimOperatorConfig
+from hiljax.envs.robot import GRIPPER_OPEN
+from hiljax.envs.sim.scripted_pick import APPROACH_HEIGHT, GRASP_OFFSET
+
+logger = logging.getLogger(__name__)
+
+STUCK, DRIFT, DEMO = "stuck", "drift", "demo"
+
+# Expert geometry (metres). The tip is at the cube's centre height + GRASP_OFFSET to grasp.
+LIFT_MARGIN = 0.02  # lift the tip this much beyond what success needs (the cube slips a little)
+DESCEND_XY_TOLERANCE = 0.01  # above the cube within this: descend (correcting x, y on the way)
+GRASP_XY_TOLERANCE = 0.006  # at the grasp point within these: close
+GRASP_Z_TOLERANCE = 0.006
+RISE_CLEARANCE = 0.03  # tip lower than this above the cube's centre and off to the side: rise
+RISE_XY_DISTANCE = 0.02
+# Gripper readings (0 closed .. 100 open).
+OPEN_ENOUGH = 80.0  # open enough to go down over the cube
+EMPTY_CLOSED = 8.0  # closed this far with nothing between the pads: a missed grasp
+# Task distance: any grasp beats any pose without one; a closed empty gripper counts a little.
+GRASP_BONUS = 0.1
+CLOSED_GRIPPER_COST = 0.02
+
+
+class OperatedSim(Protocol):
+    """What the operator reads from the simulator (SimRobot has it all)."""
+
+    lift_height: float
+
+    def environment_state(self) -> np.ndarray: ...
+    def gripper_tip_position(self) -> np.ndarray: ...
+    def read_joint_positions(self) -> np.ndarray: ...
+    def cube_grasped(self) -> bool: ...
+    def cube_lift(self) -> float: ...
+    def task_success(self) -> bool: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class SimState:
+    """One look at the scene: tip and cube centre (world xyz, m), gripper opening, grasp."""
+
+    tip: np.ndarray
+    cube: np.ndarray
+    opening: float  # 0 closed .. 100 open
+    grasped: bool
+    cube_lift: float  # cube bottom above the table (m)
+    success_lift: float  # cube_lift needed for success (m)
+
+    @classmethod
+    def read(cls, robot: OperatedSim) -> SimState:
+        return cls(tip=np.asarray(robot.gripper_tip_position(), dtype=np.float64),
+                   cube=np.asarray(robot.environment_state(), dtype=np.float64)[:3],
+                   opening=float(robot.read_joint_positions()[-1]),
+                   grasped=bool(robot.cube_grasped()), cube_lift=float(robot.cube_lift()),
+                   success_lift=float(robot.lift_height))
+
+    @property
+    def grasp_point(self) -> np.ndarray:
+        return self.cube + (0.0, 0.0, GRASP_OFFSET)
+
+    @property
+    def xy_error(self) -> float:
+        return float(np.linalg.norm(self.tip[:2] - self.cube[:2]))
+
+
+def task_distance(state: SimState) -> float:
+    """How far from success (metres, see the module docstring); 0 once lifted high enough."""
+    if state.grasped:
+        return max(0.0, state.success_lift - state.cube_lift)
+    closed = 1.0 - np.clip(state.opening / GRIPPER_OPEN, 0.0, 1.0)
+    return (GRASP_BONUS + float(np.linalg.norm(state.tip - state.grasp_point))
+            + CLOSED_GRIPPER_COST * float(closed))
+
+
+def expert_command(state: SimState) -> tuple[np.ndarray, str, str]:
+    """(tip target xyz, gripper command, phase name) from the measured state alone."""
+    if state.grasped:
+        lift_z = state.tip[2] + (state.success_lift - state.cube_lift) + LIFT_MARGIN
+        return np.array([state.tip[0], state.tip[1], lift_z]), "close", "lift"
+    at_grasp = (state.xy_error < GRASP_XY_TOLERANCE
+                and abs(state.tip[2] - state.grasp_point[2]) < GRASP_Z_TOLERANCE)
+    if at_grasp and state.opening > EMPTY_CLOSED:
+        return state.grasp_point, "close", "grasp"  # closing, or closed round the cube
+    if state.opening < OPEN_ENOUGH:
+        return state.tip.copy(), "open", "open"  # empty and closed (or a missed grasp)
+    approach = state.cube + (0.0, 0.0, APPROACH_HEIGHT)
+    if state.xy_error <= DESCEND_XY_TOLERANCE:
+        return state.grasp_point, "stay", "descend"
+    if state.tip[2] < state.cube[2] + RISE_CLEARANCE and state.xy_error > RISE_XY_DISTANCE:
+        return np.array([state.tip[0], state.tip[1], approach[2]]), "stay", "rise"
+    return approach, "stay", "approach"
+
+
+def normalised_deltas(target: np.ndarray, tip: np.ndarray, step_sizes: np.ndarray) -> tuple:
+    """The action in [-1, 1]^3 that moves the tip towards `target` (one step size at most)."""
+    command = np.clip((target - tip) / step_sizes, -1.0, 1.0)
+    return tuple(float(c) + 0.0 for c in command)
+
+
+class InterventionMonitor:
+    """Decides, step by step, when a watching operator takes over and hands back."""
+
+    def __init__(self, cfg: SimOperatorConfig):
+        self.cfg = cfg
+        self.reset()
+
+    def reset(self) -> None:
+        self.intervening = False
+        self.best = np.inf  # lowest task distance since the episode start / last hand-back
+        self.steps_without_progress = 0
+        self.takeover_distance = np.inf
+        self.intervention_steps = 0
+        self.takeovers = 0  # in this episode
+
+    @property
+    def finishing(self) -> bool:
+        """Taken over often enough this episode to keep control to the end."""
+        limit = self.cfg.finish_after_takeovers
+        return limit is not None and self.takeovers >= limit
+
+    def update(self, distance: float, tip_cube_distance: float) -> str | None:
+        """Feed this step's task distance; returns STUCK / DRIFT when taking over now."""
+        cfg = self.cfg
+        if self.intervening:
+            if self.finishing:
+                return None
+            self.intervention_steps += 1
+            restored = distance <= self.takeover_distance - cfg.release_progress
+            # intervention_steps: how many of the operator's actions have been executed.
+            if ((restored and self.intervention_steps >= cfg.min_intervention_steps)
+                    or self.intervention_steps >= cfg.max_intervention_steps):
+                self.intervening = False
+                self.best, self.steps_without_progress = distance, 0
+            return None
+        if distance < self.best - cfg.progress_threshold or not np.isfinite(self.best):
+            self.best, self.steps_without_progress = distance, 0
+        else:
+            self.steps_without_progress += 1
+        reason = None
+        if (distance > self.best + cfg.drift_tolerance
+                or tip_cube_distance > cfg.max_tip_cube_distance):
+            reason = DRIFT
+        elif self.steps_without_progress >= cfg.stuck_patience:
+            reason = STUCK
+        if reason is not None:
+            self.intervening, self.intervention_steps = True, 0
+            self.takeover_distance = distance
+            self.takeovers += 1
+        return reason
+
+
+class SimOperator(InputController):
+    """The scripted person (see the module docstring). `robot` is the SimRobot the env drives;
+    `step_sizes` / `bounds` are the env's EE step sizes and workspace (metres)."""
+
+    def __init__(self, robot: OperatedSim, cfg: SimOperatorConfig | None = None,
+                 step_sizes=(0.02, 0.02, 0.02), bounds: dict | None = None):
+        super().__init__()
+        missing = [name for name in ("environment_state", "gripper_tip_position",
+                                     "read_joint_positions", "cube_grasped", "cube_lift",
+                                     "task_success", "lift_height") if not hasattr(robot, name)]
+        if missing:
+            raise TypeError(f"the sim operator needs the simulator's privileged state; "
+                            f"{type(robot).__name__} lacks {missing} (use a SimRobot)")
+        self.robot = robot
+        self.cfg = cfg or SimOperatorConfig()
+        self.step_sizes = np.asarray(step_sizes, dtype=np.float64)
+        self.bounds = None if bounds is None else (np.asarray(bounds["min"], np.float64),
+                                                   np.asarray(bounds["max"], np.float64))
+        self.monitor = InterventionMonitor(self.cfg)
+        self._rng = np.random.default_rng(self.cfg.seed)
+        self.episode = -1  # index of the current episode (reset() starts the next)
+        self.demonstrating = False
+        self.watching = False
+        self.step = 0
+        self.phase = ""
+        self.takeovers: list[tuple[int, str]] = []  # (step, reason) of this episode
+
+    def reset(self) -> None:
+        super().reset()
+        self.episode += 1
+        self.demonstrating = self.episode < self.cfg.demo_episodes
+        draw = self._rng.random()  # drawn every episode, so the sequence depends on seed only
+        self.watching = self.demonstrating or draw < self.cfg.watch_probability(self.episode)
+        self.monitor.reset()
+        self.step = 0
+        self.takeovers = []
+        self.intervention_flag = False
+        logger.debug("operator episode %d: %s", self.episode,
+                     DEMO if self.demonstrating else "watching" if self.watching else "away")
+
+    def update(self) -> None:
+        state = SimState.read(self.robot)
+        intervene = self._decide(state)
+        target, gripper, self.phase = expert_command(state)
+        if self.bounds is not None:
+            target = np.clip(target, *self.bounds)
+        episode_end = None
+        if self.cfg.report_success and self.robot.task_success():
+            episode_end = SUCCESS
+        self._apply_commands(Commands(deltas=normalised_deltas(target, state.tip, self.step_sizes),
+                                      intervene=intervene, gripper=gripper,
+                                      episode_end=episode_end))
+        self.step += 1
+
+    def _decide(self, state: SimState) -> bool:
+        if self.demonstrating:
+            if self.step == 0:
+                self.takeovers.append((0, DEMO))
+            return True
+        if not self.watching:
+            return False
+        reason = self.monitor.update(task_distance(state),
+                                     float(np.linalg.norm(state.tip - state.cube)))
+        if reason is not None:
+            logger.debug("operator takes over at step %d: %s", self.step, reason)
+            self.takeovers.append((self.step, reason))
+        return self.monitor.intervening
