@@ -137,8 +137,10 @@ def latest_checkpoint(checkpoints_dir: str | os.PathLike) -> Path | None:
     return root / name
 
 
-def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
-    """Restore a checkpoint directory (or a checkpoints dir, meaning its LATEST)."""
+def load_checkpoint(path: str | os.PathLike, *, with_buffers: bool = True) -> Checkpoint:
+    """Restore a checkpoint directory (or a checkpoints dir, meaning its LATEST).
+
+    `with_buffers=False` restores the agent only (evaluation does not need the replay data)."""
     path = Path(path)
     if (path / "LATEST").exists():
         path = latest_checkpoint(path)
@@ -152,7 +154,7 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
         config = from_dict(SACConfig, meta["config"])
         agent = agent_from_arrays(config, arrays)
         buffers = {p.stem.removeprefix("buffer_"): ReplayBuffer.load(p)
-                   for p in sorted(path.glob("buffer_*.arrays"))}
+                   for p in sorted(path.glob("buffer_*.arrays"))} if with_buffers else {}
         extra = json.loads((path / "learner.json").read_text())
     except (ArrayFileError, ConfigError, KeyError, ValueError, FileNotFoundError) as exc:
         if isinstance(exc, CheckpointError):
