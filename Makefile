@@ -12,12 +12,15 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev,gymhil]"
 	touch $@
 
-.PHONY: install train test bench bench-transport proto
+.PHONY: install train test bench bench-transport bench-train proto
 install: $(VENV)/.installed
 
-# Until the actor/learner processes land, the main job is the learner throughput benchmark.
+# The main job: HIL-SERL on the MuJoCo simulator (learner + actor processes, a scripted person),
+# into a fresh run directory. Ctrl-C stops cleanly; TRAIN_ARGS="--resume output_dir=..." resumes.
+RUN_DIR ?= outputs/sim_$(shell date +%Y%m%d_%H%M%S)
+TRAIN_ARGS ?= --max-minutes 30
 train: install
-	$(PY) benchmarks/learner_throughput.py
+	$(PY) -m hiljax.train output_dir=$(RUN_DIR) $(TRAIN_ARGS)
 
 test: install
 	$(PY) -m pytest -q
@@ -31,3 +34,7 @@ bench-transport: install
 # Regenerate transport/_generated/ from proto/services.proto (a test fails when it is stale).
 proto: install
 	$(PY) -m transport.gen_proto
+
+# The 30-minute sim result with its PNG curves (see README, Results).
+bench-train: install
+	$(PY) benchmarks/train_sim.py --minutes 30 --output-dir $(RUN_DIR)
