@@ -343,18 +343,22 @@ def apply_overrides(data: dict, overrides: list[str], prefix_alias: str | None =
     return data
 
 
+def read_json_object(path: str | Path) -> dict:
+    """A config file's JSON object, or ConfigError saying what is wrong with the file."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config file not found: {path}") from exc
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid JSON: {exc}") from exc
+    _require(isinstance(data, dict), f"config file {path} must hold a JSON object")
+    return data
+
+
 def load_config(cls: type[T], path: str | Path | None = None, overrides: list[str] = (),
                 prefix_alias: str | None = None) -> T:
     """Load `cls` from a JSON file (or defaults when `path` is None) plus dotted overrides."""
-    data: dict = {}
-    if path is not None:
-        try:
-            data = json.loads(Path(path).read_text())
-        except FileNotFoundError as exc:
-            raise ConfigError(f"config file not found: {path}") from exc
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"config file {path} is not valid JSON: {exc}") from exc
-        _require(isinstance(data, dict), f"config file {path} must hold a JSON object")
+    data = read_json_object(path) if path is not None else {}
     data = apply_overrides(data, list(overrides), prefix_alias)
     return from_dict(cls, data)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from hiljax.config import (ActorConfig, ActorLearnerConfig, ConfigError, CriticNetworkConfig,
                            LearnerConfig, PolicyConfig, SACConfig, apply_overrides, from_dict,
-                           to_dict)
+                           read_json_object, to_dict)
 from hiljax.envs.configs import HILSerlRobotEnvConfig, load_env_config
 
 SIM_ENV_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "env_sim.json"
@@ -102,12 +102,7 @@ def load_train_config(path: str | Path | None = None, overrides: list[str] = ())
     sub-objects may also name files ("env": "configs/env_sim.json")."""
     data: dict = _saved_form(TrainConfig())  # overrides apply on top of the defaults
     if path is not None:
-        try:
-            data = json.loads(Path(path).read_text())
-        except FileNotFoundError as exc:
-            raise ConfigError(f"config file not found: {path}") from exc
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"config file {path} is not valid JSON: {exc}") from exc
+        data = read_json_object(path)
     for section, fields in _OWNED_BY_TOP_LEVEL.items():
         for name in fields:
             if name in data.get(section, {}):

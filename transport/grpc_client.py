@@ -27,7 +27,6 @@ from transport.interface import (
     KIND_INTERACTIONS,
     KIND_TRANSITIONS,
     ActorTransport,
-    Payload,
     new_client_id,
     unpack_parameters,
 )
@@ -96,15 +95,6 @@ class GrpcActorClient(ActorTransport):
             if deadline.left() <= 0 or backoff.sleep(self._closed) or deadline.left() <= 0:
                 return False
         return False
-
-    def latest_parameters(self) -> tuple[int, Payload] | None:
-        return self._parameters.get()
-
-    def flush(self, timeout: float) -> bool:
-        return self._outgoing.wait_empty(timeout)
-
-    def pending(self) -> int:
-        return len(self._outgoing)
 
     def close(self) -> None:
         if self._closed.is_set():

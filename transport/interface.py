@@ -183,13 +183,18 @@ class ActorTransport(abc.ABC):
     def _wake_sender(self) -> None:
         """Hook: tell the sending thread there is work (ZeroMQ's I/O loop needs a nudge)."""
 
-    @abc.abstractmethod
+    # Queue-based implementations keep the newest parameters in `self._parameters` (NewestSlot).
     def latest_parameters(self) -> tuple[int, Payload] | None:
         """(version, payload) of the newest parameters received, or None."""
+        return self._parameters.get()
 
-    @abc.abstractmethod
     def flush(self, timeout: float) -> bool:
         """Wait until every queued payload is acknowledged; False on timeout."""
+        return self._outgoing.wait_empty(timeout)
+
+    def pending(self) -> int:
+        """Payloads queued and not yet acknowledged."""
+        return len(self._outgoing)
 
     @abc.abstractmethod
     def close(self) -> None: ...

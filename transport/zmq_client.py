@@ -21,7 +21,6 @@ from transport.interface import (
     KIND_INTERACTIONS,
     KIND_TRANSITIONS,
     ActorTransport,
-    Payload,
     new_client_id,
     params_topic,
     unpack_parameters,
@@ -76,15 +75,6 @@ class ZmqActorClient(ActorTransport):
 
     def _wake_sender(self) -> None:
         self._waker.wake()
-
-    def latest_parameters(self) -> tuple[int, Payload] | None:
-        return self._parameters.get()
-
-    def flush(self, timeout: float) -> bool:
-        return self._outgoing.wait_empty(timeout)
-
-    def pending(self) -> int:
-        return len(self._outgoing)
 
     def close(self) -> None:
         if self._closed.is_set():
