@@ -91,3 +91,63 @@ def _actor_pid(run_dir: Path) -> int:
     """The pid of actor 0, from the client id it reports (actor-<index>-<pid>)."""
     clients = {r["client"] for r in _records(run_dir, "actor")}
     return int(sorted(c for c in clients if c.startswith("actor-0-"))[0].rsplit("-", 1)[1])
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _spawn(module: str, *args: str) -> subprocess.Popen:
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "MUJOCO_GL": "egl", "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen([sys.executable, "-m", module, *args], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(400)
+def test_actor_survives_a_learner_crash_and_restart(tmp_path):
+    from hiljax.train_config import load_train_config, save_train_config
+
+    port = _free_port()
+    run_dir = tmp_path / "run"
+    config = load_train_config(None, [*SMALL, f"output_dir={run_dir}", "learner.save_freq=20",
+                                      f"policy.actor_learner_config.learner_port={port}"])
+    save_train_config(config, tmp_path / "train.json")
+    learner = _spawn("hiljax.learner", "--config", str(tmp_path / "train.json"))
+    actor = _spawn("hiljax.actor", "--config", str(tmp_path / "train.json"),
+                   "--learner-address", f"127.0.0.1:{port}")
+    try:
+        _wait(lambda: (run_dir / "checkpoints" / "LATEST").exists(), 200, "a checkpoint")
+        learner.kill()  # a crash: no goodbye, no final checkpoint
+        learner.wait(timeout=30)
+        before = len(_records(run_dir, "actor"))
+        learner = _spawn("hiljax.learner", "--config", str(tmp_path / "train.json"), "--resume")
+        _wait(lambda: len(_records(run_dir, "actor")) >= before + 3, 200,
+              "episodes after the restart")
+        assert actor.poll() is None  # the same actor process carried on
+        clients = {r["client"] for r in _records(run_dir, "actor")}
+        assert len(clients) == 1
+    finally:
+        for process in (actor, learner):
+            process.send_signal(signal.SIGTERM)
+        for process in (actor, learner):
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def _wait(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if predicate():
+                return
+        except (FileNotFoundError, json.JSONDecodeError):
+            pass
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
