@@ -40,3 +40,11 @@ def test_env_policy_mismatch_is_explained():
     obs = gym.spaces.Dict({"observation.state": gym.spaces.Box(-1, 1, (7,))})
     with pytest.raises(ConfigError, match="do not match policy.input_features"):
         check_env_matches_policy(obs, gym.spaces.Box(-1, 1, (4,)), TrainConfig().policy)
+
+
+@pytest.mark.parametrize("name", ["sim_pick_lift.json", "sim_pick_lift_images.json"])
+def test_shipped_run_configs_load(name):
+    from pathlib import Path
+
+    config = load_train_config(Path(__file__).resolve().parents[1] / "configs" / name)
+    assert config.policy.input_features
