@@ -57,6 +57,13 @@ class EpisodeRecorder:
         steps = {n: np.asarray(v) for n, v in self.steps.items()}
         return wire.encode_episode(frames, steps, sender=sender, seq=seq)
 
+    def take_chunk(self, sender: str, seq: int) -> bytes:
+        """The steps so far as one payload; the next chunk starts from the last frame (the
+        learner's buffer sees the continuation and stores that frame once)."""
+        payload = self.payload(sender, seq)
+        self.start({k: v[-1] for k, v in self.frames.items()})
+        return payload
+
 
 def episode_statistics(rewards, interventions, policy_seconds, interaction_step) -> dict:
     """The reference's per-episode statistics (LeRobot's key names)."""
@@ -141,7 +148,7 @@ class Actor:
         observation, _ = self.env.reset()
         recorder = EpisodeRecorder()
         recorder.start(observation)
-        policy_seconds = []
+        policy_seconds, rewards, interventions = [], [], []
         done = False
         while not done:
             started = time.perf_counter()
@@ -151,13 +158,18 @@ class Actor:
             if info.get("is_intervention", False):
                 action = np.asarray(info["action_intervention"], np.float32)
             recorder.record(action, reward, observation, terminated, truncated, info)
+            rewards.append(float(reward))
+            interventions.append(bool(info.get("is_intervention", False)))
             self.interaction_step += 1
             done = terminated or truncated
+            if not done and self.config.send_every_steps and \
+                    len(recorder) >= self.config.send_every_steps:
+                self._send_transitions(recorder)
             self.poll_parameters()
             self._keep_rate(started)
-        stats = episode_statistics(recorder.steps["rewards"], recorder.steps["is_intervention"],
-                                   policy_seconds, self.interaction_step)
-        self._send(recorder, stats)
+        self._send_transitions(recorder)
+        stats = episode_statistics(rewards, interventions, policy_seconds, self.interaction_step)
+        self._send_statistics(stats)
         self.apply_parameters()
         return stats
 
@@ -165,18 +177,23 @@ class Actor:
         if self.config.fps:
             time.sleep(max(0.0, 1.0 / self.config.fps - (time.perf_counter() - started)))
 
-    def _send(self, recorder: EpisodeRecorder, stats: dict) -> None:
+    def _send_transitions(self, recorder: EpisodeRecorder) -> None:
         self._seq += 1
+        payload = recorder.take_chunk(self.transport.client_id, self._seq)
         try:
-            self.transport.send_transitions(recorder.payload(self.transport.client_id, self._seq),
-                                            timeout=0.0)
-            self.transport.send_interactions(wire.encode_interactions(stats), timeout=0.0)
+            self.transport.send_transitions(payload, timeout=0.0)
             self.episodes_sent += 1
         except TransportFull:
             # The bound keeps memory flat while the learner is away; say so, keep acting.
             self.episodes_dropped += 1
-            log.warning("learner unreachable and the send queue is full: episode dropped "
-                        "(%d so far)", self.episodes_dropped)
+            log.warning("learner unreachable and the send queue is full: transitions dropped "
+                        "(%d payloads so far)", self.episodes_dropped)
+
+    def _send_statistics(self, stats: dict) -> None:
+        try:
+            self.transport.send_interactions(wire.encode_interactions(stats), timeout=0.0)
+        except TransportFull:
+            log.warning("send queue full: episode statistics dropped")
 
     def run(self, max_episodes: int | None = None, stop=None) -> None:
         episodes = 0

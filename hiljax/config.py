@@ -220,6 +220,9 @@ class ActorConfig:
     warmup_steps: int | None = None  # random actions first; None -> online_step_before_learning
     fps: float | None = None  # control rate; None -> as fast as the env goes (simulation)
     max_queue_mb: float = 512.0  # episodes waiting for the learner's acknowledgement
+    # Send a partial episode every N steps instead of one payload per episode (long episodes,
+    # fresher data); None = per episode, as the reference.
+    send_every_steps: int | None = None
     seed: int = 0
 
     def __post_init__(self):
@@ -229,6 +232,8 @@ class ActorConfig:
                  "update_parameters_at must be 'episode' or 'immediately'")
         _require(self.fps is None or self.fps > 0, "fps must be > 0 or null")
         _require(self.warmup_steps is None or self.warmup_steps >= 0, "warmup_steps >= 0")
+        _require(self.send_every_steps is None or self.send_every_steps >= 1,
+                 "send_every_steps must be >= 1 or null")
 
     @property
     def address(self) -> str:

@@ -66,8 +66,10 @@ class Learner:
                  counters: dict | None = None):
         self.config, self.transport, self.agent = config, transport, agent
         self.online, self.offline, self.rng = online, offline, rng
-        self.counters = {"transitions": 0, "episodes": 0, "interventions": 0,
-                         "rejected_payloads": 0, **(counters or {})}
+        # episodes: episode statistics received; transition_payloads: episodes or, when actors
+        # stream, parts of episodes.
+        self.counters = {"transitions": 0, "transition_payloads": 0, "episodes": 0,
+                         "interventions": 0, "rejected_payloads": 0, **(counters or {})}
         self.run_dir = Path(config.output_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.metrics = MetricsLogger(self.run_dir)
@@ -116,7 +118,7 @@ class Learner:
                 self.offline.add_batch(**batch.select(interventions).as_kwargs())
             inserted += len(batch)
             self.counters["transitions"] += len(batch)
-            self.counters["episodes"] += 1
+            self.counters["transition_payloads"] += 1
             self.counters["interventions"] += int(interventions.sum())
         for item in self.transport.poll_interactions():
             try:
@@ -125,6 +127,7 @@ class Learner:
                 self.counters["rejected_payloads"] += 1
                 log.error("dropped episode statistics from %s: %s", item.client_id, error)
                 continue
+            self.counters["episodes"] += 1
             self.metrics.log("actor", self.counters["transitions"],
                              {"client": item.client_id, **stats})
         return inserted

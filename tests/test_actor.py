@@ -112,3 +112,20 @@ def test_mismatched_frozen_backbone_is_refused(tmp_path):
                  make_actor_transport("inproc", "inproc://none"))
     assert same._backbone_digest == payload_meta["frozen_backbone_sha256"]
     learner_side.close()
+
+
+def test_streaming_sends_parts_that_join_up_in_the_buffer(tmp_path):
+    config = learner_config(tmp_path)
+    transport = make_learner_transport("inproc", push_frequency_s=0.0).start()
+    learner = Learner.create(config, transport)
+    actor = Actor(ActorConfig(policy=config.policy, transport="inproc", send_every_steps=7),
+                  DictPendulum(length=20), make_actor_transport("inproc", transport.address))
+    actor.run(max_episodes=1)
+    learner.ingest(timeout=1.0)
+    assert learner.counters["transition_payloads"] == 3  # 7 + 7 + 6 steps
+    assert learner.counters["episodes"] == 1 and len(learner.online) == 20
+    assert learner.online.num_final_frames == 1  # parts joined: only the true last frame extra
+    batch = learner.online.sample(64, np.random.default_rng(0))
+    assert np.isfinite(batch["next_observations"]["observation.state"]).all()
+    learner.close()
+    transport.stop()

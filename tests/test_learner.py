@@ -102,7 +102,7 @@ def test_resume_continues_and_fresh_run_refuses_existing_dir(pair, tmp_path):
     resumed = Learner.create(dataclasses.replace(config, resume=True), learner.transport)
     assert int(resumed.agent.step) == int(learner.agent.step) == 5
     assert len(resumed.online) == len(learner.online) == 30
-    assert resumed.counters["episodes"] == 3
+    assert resumed.counters["transition_payloads"] == 3
     assert float(resumed.agent.temperature) == float(learner.agent.temperature)
     resumed.close()
 

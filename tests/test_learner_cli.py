@@ -79,7 +79,7 @@ def test_learner_process_trains_pushes_and_resumes(tmp_path, kind):
     assert (checkpoints / "LATEST").exists()
     saved = json.loads((checkpoints / json.loads((checkpoints / "LATEST").read_text())["checkpoint"]
                         / "learner.json").read_text())
-    assert saved["counters"]["episodes"] == 4 and saved["duplicates"]
+    assert saved["counters"]["transition_payloads"] == 4 and saved["duplicates"]
 
     refused = _start(tmp_path / "learner.json", "--transport", kind)
     assert refused.wait(timeout=60) != 0  # an existing run is never overwritten silently
