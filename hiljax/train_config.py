@@ -41,7 +41,13 @@ def sim_policy() -> SACConfig:
 
 
 def _default_env() -> HILSerlRobotEnvConfig:
-    return load_env_config(SIM_ENV_CONFIG) if SIM_ENV_CONFIG.exists() else HILSerlRobotEnvConfig()
+    """The sim env, with the scripted person demonstrating the first 10 episodes."""
+    if not SIM_ENV_CONFIG.exists():
+        return HILSerlRobotEnvConfig()
+    env = load_env_config(SIM_ENV_CONFIG)
+    operator = dataclasses.replace(env.wrapper.sim_operator, demo_episodes=10)
+    return dataclasses.replace(env, wrapper=dataclasses.replace(env.wrapper,
+                                                                sim_operator=operator))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,7 +58,9 @@ class TrainConfig:
     transport: str = "grpc"
     num_actors: int = 1
     learner: LearnerConfig = LearnerConfig(save_freq=5000, log_freq=50)
-    actor: ActorConfig = ActorConfig()
+    # 20 env steps/s leaves the learner most of a 2-core machine (~1.5 UTD rounds per env step);
+    # unthrottled, the sim outruns the learner ~6x and learns less per step.
+    actor: ActorConfig = ActorConfig(fps=20.0)
 
     def __post_init__(self):
         if self.num_actors < 1:
