@@ -37,18 +37,14 @@ log = logging.getLogger(__name__)
 
 def observation_spec(config: SACConfig) -> dict:
     """What the replay buffer stores per observation key (cached features replace pixels)."""
-    spec = {}
-    for key, shape in config.input_features.items():
-        if not is_image_key(key):
-            spec[key] = (tuple(shape), np.float32)
-        elif config.cache_backbone_features:
-            images = {key: jax.ShapeDtypeStruct((1,) + tuple(shape), np.uint8)}
-            params = jax.eval_shape(lambda: SACAgent.create(config, jax.random.key(0)).params)
-            features = jax.eval_shape(lambda p, i: backbone_features(config, p, i),
-                                      params, images)[key]
-            spec[key] = (tuple(features.shape[1:]), np.float16)
-        else:
-            spec[key] = (tuple(shape), np.uint8)
+    spec = {key: (tuple(shape), np.uint8 if is_image_key(key) else np.float32)
+            for key, shape in config.input_features.items()}
+    if config.cache_backbone_features and config.image_keys:
+        images = {key: jax.ShapeDtypeStruct((1,) + spec[key][0], np.uint8)
+                  for key in config.image_keys}
+        params = jax.eval_shape(lambda: SACAgent.create(config, jax.random.key(0)).params)
+        features = jax.eval_shape(lambda p, i: backbone_features(config, p, i), params, images)
+        spec.update({key: (tuple(f.shape[1:]), np.float16) for key, f in features.items()})
     return spec
 
 

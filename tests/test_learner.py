@@ -114,7 +114,8 @@ def test_resume_without_checkpoint_is_an_error(tmp_path):
 
 
 def test_cached_features_are_stored_instead_of_pixels(tmp_path):
-    features = {"observation.state": (18,), "observation.images.front": (32, 32, 3)}
+    features = {"observation.state": (18,), "observation.images.front": (32, 32, 3),
+                "observation.images.wrist": (32, 32, 3)}
     config = learner_config(tmp_path, input_features=features, cache_backbone_features=True)
     transport = make_learner_transport("inproc").start()
     learner = Learner.create(config, transport)
@@ -122,7 +123,8 @@ def test_cached_features_are_stored_instead_of_pixels(tmp_path):
     assert dtype == np.float16 and shape == (2, 2, 32)  # the small CNN's feature map
     rng = np.random.default_rng(0)
     frames = {"observation.state": rng.normal(size=(6, 18)).astype(np.float32),
-              "observation.images.front": rng.integers(0, 256, (6, 32, 32, 3), dtype=np.uint8)}
+              "observation.images.front": rng.integers(0, 256, (6, 32, 32, 3), dtype=np.uint8),
+              "observation.images.wrist": rng.integers(0, 256, (6, 32, 32, 3), dtype=np.uint8)}
     steps = dict(actions=np.zeros((5, 4), np.float32), rewards=np.zeros(5, np.float32),
                  dones=np.zeros(5, bool), truncateds=np.eye(5, dtype=bool)[-1],
                  is_intervention=np.zeros(5, bool), discrete_penalty=np.zeros(5, np.float32))
@@ -130,5 +132,7 @@ def test_cached_features_are_stored_instead_of_pixels(tmp_path):
     actor.send_transitions(wire.encode_episode(frames, steps))
     learner.ingest(timeout=1.0)
     assert len(learner.online) == 5
+    stored = learner.online.sample(4, rng)["observations"]
+    assert stored["observation.images.wrist"].dtype == np.float16
     learner.close()
     transport.stop()
