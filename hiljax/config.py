@@ -198,6 +198,7 @@ class LearnerConfig:
     log_freq: int = 50  # optimisation steps between metric lines
     keep_checkpoints: int = 3
     max_payload_mb: float = 256.0  # larger payloads are refused, not buffered
+    wandb_project: str | None = None  # also log to Weights & Biases (needs `pip install wandb`)
 
     def __post_init__(self):
         _require(self.transport in ("grpc", "zmq", "inproc"),

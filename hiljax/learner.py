@@ -27,7 +27,7 @@ from hiljax.agents.sac import SACAgent, backbone_features
 from hiljax.buffer import ReplayBuffer, sample_mixed
 from hiljax.checkpoint import (latest_checkpoint, load_checkpoint, rng_from_state, rng_state,
                                save_checkpoint)
-from hiljax.config import ConfigError, LearnerConfig, SACConfig, is_image_key
+from hiljax.config import ConfigError, LearnerConfig, SACConfig, is_image_key, to_dict
 from hiljax.metrics import MetricsLogger
 from transport.errors import PayloadError
 from transport.interface import LearnerTransport
@@ -68,7 +68,8 @@ class Learner:
                          "interventions": 0, "rejected_payloads": 0, **(counters or {})}
         self.run_dir = Path(config.output_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.metrics = MetricsLogger(self.run_dir)
+        self.metrics = MetricsLogger(self.run_dir, wandb_project=config.wandb_project,
+                                     run_config=to_dict(config))
         self._last_push = -float("inf")
         self._pushed_step = -1
         self._max_bytes = int(config.max_payload_mb * 2**20)

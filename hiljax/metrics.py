@@ -15,8 +15,11 @@ log = logging.getLogger(__name__)
 
 
 class MetricsLogger:
-    def __init__(self, run_dir: str | Path, tensorboard: bool = True):
+    def __init__(self, run_dir: str | Path, tensorboard: bool = True,
+                 wandb_project: str | None = None, run_config: dict | None = None):
         self.run_dir = Path(run_dir)
+        self._wandb = _start_wandb(wandb_project, self.run_dir, run_config) if wandb_project \
+            else None
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self._jsonl = open(self.run_dir / "metrics.jsonl", "a", buffering=1)
         self._events = None
@@ -34,6 +37,10 @@ class MetricsLogger:
         self._jsonl.write(json.dumps({"time": now, "kind": kind, "step": step, **values}) + "\n")
         if self._events is not None:
             self._write_scalars(kind, step, values, now)
+        if self._wandb is not None:
+            numbers = {f"{kind}/{k}": v for k, v in values.items()
+                       if isinstance(v, (int, float)) and not isinstance(v, bool)}
+            self._wandb.log(numbers, step=int(step))
 
     def _write_scalars(self, kind: str, step: int, values: dict, now: float) -> None:
         from tensorboard.compat.proto.event_pb2 import Event
@@ -48,5 +55,19 @@ class MetricsLogger:
 
     def close(self) -> None:
         self._jsonl.close()
+        if self._wandb is not None:
+            self._wandb.finish()
         if self._events is not None:
             self._events.close()
+
+
+def _start_wandb(project: str, run_dir: Path, run_config: dict | None):
+    """A wandb run, or a clear error: asking for wandb without it installed is a mistake."""
+    try:
+        import wandb
+    except ImportError as exc:
+        raise RuntimeError("wandb logging was asked for (wandb_project is set) but the wandb "
+                           "package is not installed: pip install wandb, or unset "
+                           "wandb_project") from exc
+    return wandb.init(project=project, dir=str(run_dir), config=run_config or {},
+                      name=run_dir.name, resume="allow")

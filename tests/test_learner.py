@@ -136,3 +136,13 @@ def test_cached_features_are_stored_instead_of_pixels(tmp_path):
     assert stored["observation.images.wrist"].dtype == np.float16
     learner.close()
     transport.stop()
+
+
+def test_wandb_without_the_package_is_a_clear_error(tmp_path, monkeypatch):
+    import sys
+
+    from hiljax.metrics import MetricsLogger
+
+    monkeypatch.setitem(sys.modules, "wandb", None)  # as if not installed
+    with pytest.raises(RuntimeError, match="pip install wandb"):
+        MetricsLogger(tmp_path, wandb_project="hiljax")

@@ -112,6 +112,7 @@ class GrpcActorClient(ActorTransport):
 
     def _send_loop(self) -> None:
         backoff = Backoff(maximum=self.max_backoff_s)
+        unreachable_since = None  # tell the user once per outage, not once per retry
         while not self._closed.is_set():
             entry = self._outgoing.first(timeout=0.5)
             if entry is None:
@@ -120,6 +121,11 @@ class GrpcActorClient(ActorTransport):
                 self._send_one(entry)
                 self._outgoing.ack(entry.seq)
                 backoff.reset()
+                if unreachable_since is not None:
+                    log.info("learner at %s is back after %.0f s; sending %d queued payloads",
+                             self.address, time.monotonic() - unreachable_since,
+                             len(self._outgoing))
+                    unreachable_since = None
             except grpc.RpcError as error:
                 if self._closed.is_set():
                     return
@@ -129,6 +135,10 @@ class GrpcActorClient(ActorTransport):
                     )
                     self._outgoing.ack(entry.seq)  # drop it: resending cannot help
                     continue
+                if unreachable_since is None:
+                    unreachable_since = time.monotonic()
+                    log.warning("learner at %s unreachable (%s): payloads stay queued (bounded) "
+                                "and are resent when it is back", self.address, error.code())
                 log.debug(
                     "sending %s %d failed (%s); retrying", entry.kind, entry.seq, error.code()
                 )
