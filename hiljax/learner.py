@@ -130,16 +130,38 @@ class Learner:
         return inserted
 
     def _prepare(self, batch: wire.TransitionBatch) -> wire.TransitionBatch:
-        """Replace pixels by frozen-backbone features when the buffer stores features."""
-        policy = self.config.policy
-        if not policy.cache_backbone_features:
+        """Replace pixels by frozen-backbone features when the buffer stores features.
+
+        An episode's next observations are its observations shifted by one, so the backbone
+        runs once per distinct frame (T + 1, not 2T)."""
+        keys = self.config.policy.image_keys
+        if not self.config.policy.cache_backbone_features:
             return batch
-        params = self.agent.params
-        for tree in (batch.observations, batch.next_observations):
-            images = {k: tree[k] for k in policy.image_keys}
-            tree.update({k: np.asarray(v) for k, v in
-                         backbone_features(policy, params, images).items()})
+        obs, nxt = batch.observations, batch.next_observations
+        if all(np.array_equal(obs[k][1:], nxt[k][:-1]) for k in keys):
+            frames = {k: np.concatenate([obs[k], nxt[k][-1:]]) for k in keys}
+            features = self._features(frames)
+            obs.update({k: v[:-1] for k, v in features.items()})
+            nxt.update({k: v[1:] for k, v in features.items()})
+        else:
+            obs.update(self._features({k: obs[k] for k in keys}))
+            nxt.update(self._features({k: nxt[k] for k in keys}))
         return batch
+
+    def _features(self, images: dict[str, np.ndarray], chunk: int = 32) -> dict:
+        """Backbone features in fixed-size chunks (the last one padded): one compilation, not
+        one per episode length."""
+        count = len(next(iter(images.values())))
+        parts = []
+        for start in range(0, count, chunk):
+            piece = {k: v[start:start + chunk] for k, v in images.items()}
+            short = chunk - len(next(iter(piece.values())))
+            if short:
+                piece = {k: np.concatenate([v, np.repeat(v[-1:], short, axis=0)])
+                         for k, v in piece.items()}
+            out = backbone_features(self.config.policy, self.agent.params, piece)
+            parts.append({k: np.asarray(v)[:chunk - short] for k, v in out.items()})
+        return {k: np.concatenate([p[k] for p in parts]) for k in images}
 
     # ------------------------------------------------------------------ train
     @property
