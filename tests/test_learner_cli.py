@@ -60,6 +60,16 @@ def test_learner_process_trains_pushes_and_resumes(tmp_path, kind):
     run_dir = Path(config.output_dir)
 
     process = _start(tmp_path / "learner.json", "--transport", kind)
+    try:
+        _exercise(process, run_dir, kind, tmp_path)
+    finally:
+        if process.poll() is None:  # never leave a learner running after a failed assertion
+            process.kill()
+            process.wait(timeout=30)
+
+
+def _exercise(process, run_dir, kind, tmp_path):
+    checkpoints = run_dir / "checkpoints"
     address = _wait_for(lambda: (run_dir / "learner_address").exists()
                         and (run_dir / "learner_address").read_text().strip(), 60, "address",
                         process)
@@ -75,7 +85,6 @@ def test_learner_process_trains_pushes_and_resumes(tmp_path, kind):
     assert actor.flush(timeout=30)
     actor.close()
     _stop(process)
-    checkpoints = run_dir / "checkpoints"
     assert (checkpoints / "LATEST").exists()
     saved = json.loads((checkpoints / json.loads((checkpoints / "LATEST").read_text())["checkpoint"]
                         / "learner.json").read_text())

@@ -32,7 +32,12 @@ def _records(run_dir: Path, kind: str) -> list[dict]:
 
 
 def _finish(process, timeout=240) -> str:
-    output, _ = process.communicate(timeout=timeout)
+    try:
+        output, _ = process.communicate(timeout=timeout)
+    finally:
+        if process.poll() is None:  # the supervisor stops its children on SIGTERM
+            process.terminate()
+            process.wait(timeout=90)
     assert process.returncode == 0, output
     return output
 
@@ -42,12 +47,14 @@ def _finish(process, timeout=240) -> str:
 def test_two_actors_over_grpc_survive_a_killed_actor_and_resume(tmp_path):
     run_dir = tmp_path / "run"
     process = _train(tmp_path, "--num-actors", "2", "--max-env-steps", "900")
-    deadline = time.monotonic() + 180
-    while not _records_ready(run_dir, "actor", 2) and time.monotonic() < deadline:
-        time.sleep(0.5)
-    victim = _actor_pid(run_dir)
-    os.kill(victim, signal.SIGKILL)  # the supervisor must restart it; the learner carries on
-    output = _finish(process)
+    try:
+        deadline = time.monotonic() + 180
+        while not _records_ready(run_dir, "actor", 2) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        victim = _actor_pid(run_dir)
+        os.kill(victim, signal.SIGKILL)  # the supervisor must restart it; the learner carries on
+    finally:
+        output = _finish(process)
     assert "restarting it" in output
     actors = _records(run_dir, "actor")
     assert len({r["client"] for r in actors}) >= 2  # several actors fed one learner
