@@ -199,6 +199,9 @@ class LearnerConfig:
     keep_checkpoints: int = 3
     max_payload_mb: float = 256.0  # larger payloads are refused, not buffered
     wandb_project: str | None = None  # also log to Weights & Biases (needs `pip install wandb`)
+    # A LeRobot v3 dataset directory (e.g. recorded with `python -m hiljax.record`) whose
+    # episodes fill the offline buffer at the start of a run (LeRobot: --dataset.root).
+    dataset: str | None = None
 
     def __post_init__(self):
         _require(self.transport in ("grpc", "zmq", "inproc"),

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import jax
 import numpy as np
+from tqdm import tqdm
 
 from hiljax import wire
 from hiljax.agents.sac import SACAgent, backbone_features
@@ -92,10 +93,36 @@ class Learner:
                               "continue it, or choose another output_dir")
         policy = config.policy
         spec = observation_spec(policy)
-        return cls(config, transport, SACAgent.create(policy, jax.random.key(policy.seed)),
-                   ReplayBuffer(policy.online_buffer_capacity, spec, policy.action_dim),
-                   ReplayBuffer(policy.offline_buffer_capacity, spec, policy.action_dim),
-                   np.random.default_rng(policy.seed))
+        # Read the dataset first: a bad one must not leave a half-created run behind.
+        offline_data = read_offline_dataset(config) if config.dataset else None
+        learner = cls(config, transport, SACAgent.create(policy, jax.random.key(policy.seed)),
+                      ReplayBuffer(policy.online_buffer_capacity, spec, policy.action_dim),
+                      ReplayBuffer(policy.offline_buffer_capacity, spec, policy.action_dim),
+                      np.random.default_rng(policy.seed))
+        if offline_data is not None:
+            learner.fill_offline(*offline_data)
+        return learner
+
+    def fill_offline(self, dataset, data: dict) -> int:
+        """Put a recorded dataset's transitions (see read_offline_dataset) into the offline
+        buffer; returns how many. Episode by episode, so cached backbone features are computed
+        once per frame."""
+        if dataset.num_frames > self.offline.capacity:
+            log.warning("the dataset has %d frames, the offline buffer holds %d: the oldest "
+                        "are overwritten", dataset.num_frames, self.offline.capacity)
+        episodes = list(dataset.episode_bounds())
+        for _, start, end in tqdm(episodes, desc="offline dataset", unit="episode",
+                                  disable=len(episodes) < 20):
+            rows = slice(start, end)
+            batch = wire.TransitionBatch(
+                {k: v[rows] for k, v in data["observations"].items()},
+                {k: v[rows] for k, v in data["next_observations"].items()},
+                **{name: data[name][rows] for name in wire.STEP_FIELDS})
+            self.offline.add_batch(**self._prepare(batch).as_kwargs())
+        log.info("offline buffer: %d transitions from %s (%d episodes, %d interventions)",
+                 dataset.num_frames, dataset.root, dataset.num_episodes,
+                 int(data["is_intervention"].sum()))
+        return dataset.num_frames
 
     # ------------------------------------------------------------------ ingest
     def ingest(self, timeout: float = 0.0) -> int:
@@ -237,6 +264,16 @@ class Learner:
 # Command line.
 
 
+def read_offline_dataset(config: LearnerConfig):
+    """(dataset, transitions) of `config.dataset`, checked against the policy's inputs."""
+    from hiljax.datasets import read_dataset
+    from hiljax.datasets.transitions import dataset_transitions
+
+    policy = config.policy
+    dataset = read_dataset(config.dataset)
+    return dataset, dataset_transitions(dataset, list(policy.input_features), policy.action_dim)
+
+
 def run(learner: Learner, stop, max_steps: int | None = None, status_every_s: float = 10.0):
     """Loop until `stop` is set (or `max_steps` rounds); checkpoint on the way out."""
     last_status = time.monotonic()
@@ -279,6 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--transport", choices=("grpc", "zmq"), help="overrides the config")
     parser.add_argument("--resume", action="store_true", help="continue the run in output_dir")
     parser.add_argument("--max-steps", type=int, help="stop after this many UTD rounds")
+    parser.add_argument("--dataset", help="a LeRobot v3 dataset directory for the offline buffer")
     args, overrides = parser.parse_known_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     if args.transport:
@@ -286,6 +324,8 @@ def main(argv: list[str] | None = None) -> int:
     config = _learner_config(args.config, overrides)
     if args.resume:
         config = dataclasses.replace(config, resume=True)
+    if args.dataset:
+        config = dataclasses.replace(config, dataset=args.dataset)
 
     network = config.policy.actor_learner_config
     duplicates = None
@@ -299,7 +339,12 @@ def main(argv: list[str] | None = None) -> int:
         max_payload_bytes=int(config.max_payload_mb * 2**20), duplicate_filter=duplicates,
     ).start()
     log.info("learner serving %s on %s", config.transport, transport.address)
-    learner = Learner.create(config, transport)
+    try:
+        learner = Learner.create(config, transport)
+    except ValueError as error:  # ConfigError, DatasetError: say why and stop cleanly
+        log.error("cannot start the learner: %s", error)
+        transport.stop()
+        return 2
     (learner.run_dir / "learner_address").write_text(transport.address + "\n")
 
     stop = threading.Event()

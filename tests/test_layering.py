@@ -27,6 +27,8 @@ RULES: list[tuple[str, set[str]]] = [
                         "hiljax.learner", "hiljax.actor", "hiljax.buffer", "transport"} | JAX_WORLD),
     ("hiljax.envs", {"hiljax.networks", "hiljax.agents", "hiljax.classifier", "hiljax.learner",
                      "hiljax.actor", "transport"} | JAX_WORLD),
+    ("hiljax.datasets", {"hiljax.networks", "hiljax.agents", "hiljax.classifier", "hiljax.learner",
+                         "hiljax.actor", "hiljax.envs", "hiljax.control", "transport"} | JAX_WORLD),
     ("hiljax.networks", {"hiljax.agents", "hiljax.classifier", "hiljax.learner", "hiljax.actor",
                          "hiljax.envs", "hiljax.control", "transport"}),
     ("hiljax.agents", {"hiljax.classifier", "hiljax.learner", "hiljax.actor", "hiljax.envs",

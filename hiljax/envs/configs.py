@@ -239,8 +239,11 @@ class HILSerlRobotEnvConfig:
     repo_id: str | None = None
     dataset_root: str | None = None
     num_episodes: int = 10
-    episode: int = 0
-    push_to_hub: bool = True
+    episode: int = 0  # mode "replay": the episode to play back
+    # The reference uploads after recording; hiljax never uploads (no network at run time) and
+    # says how to when this is set.
+    push_to_hub: bool = False
+    video: bool = True  # cameras as AV1 MP4 (LeRobot's default); false: PNG frames in parquet
     pretrained_policy_name_or_path: str | None = None
     number_of_steps_after_success: int = 0
 

@@ -1,0 +1,253 @@
+"""Record demonstrations into a LeRobot v3.0 dataset, or replay a recorded episode.
+
+    python -m hiljax.record --config configs/env_record_sim.json [key=value ...] [--resume]
+    python -m hiljax.record --config configs/env_record_sim.json mode=replay episode=3
+
+The env config's `mode` picks what happens (LeRobot's gym_manipulator does the same):
+
+record  A person (gamepad / keyboard, or the simulator's scripted operator) drives the env
+        through the intervention wrapper; the policy's place is taken by a neutral action (no
+        move, gripper stays). Each step becomes a frame: the observation BEFORE the step, the
+        action executed (the person's), `next.reward`, `next.done` and the complementary info.
+        Success / failure end an episode, rerecord discards it and records the scene again
+        (the simulator is reset with the same seed). After a success the env keeps running
+        for `number_of_steps_after_success` steps, each stored as a success frame (reward 1,
+        done) - extra positives for a reward classifier. Episodes go to `dataset_root`.
+replay  Plays episode `episode`'s actions back on the env (no person) and reports the rewards
+        seen against the recorded ones. A simulator is reset with the seed it was recorded with.
+
+Scene seeds: episode k is recorded after `env.reset(seed=robot.seed + k)`, so a replay on the
+simulator starts from the same cube position. numpy only: no JAX is imported here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from hiljax.datasets import (
+    ACTION,
+    DISCRETE_PENALTY,
+    DONE,
+    IS_INTERVENTION,
+    REWARD,
+    TRUNCATED,
+    DatasetError,
+    DatasetWriter,
+    read_dataset,
+)
+from hiljax.envs.configs import HILSerlRobotEnvConfig
+
+log = logging.getLogger(__name__)
+
+STEP_FEATURES = {
+    REWARD: {"dtype": "float32", "shape": [1], "names": None},
+    DONE: {"dtype": "bool", "shape": [1], "names": None},
+    TRUNCATED: {"dtype": "bool", "shape": [1], "names": None},
+    DISCRETE_PENALTY: {"dtype": "float32", "shape": [1], "names": ["discrete_penalty"]},
+    IS_INTERVENTION: {"dtype": "bool", "shape": [1], "names": ["is_intervention"]},
+}
+
+
+def dataset_features(env) -> dict[str, dict]:
+    """The dataset's features from the env's observation and action spaces."""
+    features = {}
+    for key, space in env.observation_space.spaces.items():
+        if key.startswith("observation.images."):
+            features[key] = {"dtype": "image", "shape": list(space.shape),
+                             "names": ["height", "width", "channels"]}
+        else:
+            features[key] = {"dtype": "float32", "shape": list(space.shape), "names": None}
+    features[ACTION] = {"dtype": "float32", "shape": list(env.action_space.shape), "names": None}
+    return {**features, **STEP_FEATURES}
+
+
+def neutral_action(env, use_gripper: bool) -> np.ndarray:
+    """No motion; with a gripper, command 1.0 (stay)."""
+    action = np.zeros(env.action_space.shape, np.float32)
+    if use_gripper:
+        action[-1] = 1.0
+    return action
+
+
+def dataset_root(cfg: HILSerlRobotEnvConfig) -> Path:
+    if cfg.dataset_root:
+        return Path(cfg.dataset_root)
+    if cfg.repo_id:
+        return Path("datasets") / cfg.repo_id
+    raise DatasetError("set dataset_root (a directory) or repo_id to record or replay")
+
+
+def scene_seed(cfg: HILSerlRobotEnvConfig, episode: int) -> int:
+    return int(cfg.robot.seed) + episode
+
+
+# ------------------------------------------------------------------------------ record
+@dataclasses.dataclass
+class EpisodeOutcome:
+    frames: int
+    success: bool
+    rerecord: bool
+    quit: bool
+
+
+class Recorder:
+    """Drives `env` with a neutral action (the person acts through the intervention wrapper)
+    and writes each step to `writer`."""
+
+    def __init__(self, cfg: HILSerlRobotEnvConfig, env, writer: DatasetWriter):
+        self.cfg, self.env, self.writer = cfg, env, writer
+        self.neutral = neutral_action(env, cfg.wrapper.use_gripper)
+        self.task = cfg.task or cfg.name
+
+    def record(self, num_episodes: int) -> int:
+        """Record until the dataset holds `num_episodes` episodes (or the person quits)."""
+        while self.writer.num_episodes < num_episodes:
+            episode = self.writer.num_episodes
+            outcome = self.record_episode(scene_seed(self.cfg, episode))
+            if outcome.rerecord:
+                log.info("episode %d discarded (rerecord); recording it again", episode)
+            else:
+                self.writer.save_episode()
+                log.info("episode %d: %d frames, %s", episode, outcome.frames,
+                         "success" if outcome.success else "no success")
+            if outcome.quit:
+                log.info("the person asked to quit")
+                break
+        return self.writer.num_episodes
+
+    def record_episode(self, seed: int) -> EpisodeOutcome:
+        observation, _ = self.env.reset(seed=seed)
+        frames = 0
+        while True:
+            next_observation, reward, terminated, truncated, info = self.env.step(self.neutral)
+            if info.get("rerecord_episode"):
+                self.writer.clear_episode_buffer()
+                return EpisodeOutcome(frames, False, True, bool(info.get("quit")))
+            success = reward >= 1.0 or bool(info.get("next.success"))
+            self._add(observation, info, reward, terminated, truncated)
+            frames += 1
+            observation = next_observation
+            if success and not truncated:
+                frames += self._after_success(observation)
+            if terminated or truncated or success:
+                return EpisodeOutcome(frames, success, False, bool(info.get("quit")))
+
+    def _after_success(self, observation) -> int:
+        """`number_of_steps_after_success` more frames, each a success (reward 1, done)."""
+        for extra in range(self.cfg.number_of_steps_after_success):
+            next_observation, _, _, truncated, info = self.env.step(self.neutral)
+            self._add(observation, info, 1.0, True, False)
+            observation = next_observation
+            if truncated:
+                return extra + 1
+        return self.cfg.number_of_steps_after_success
+
+    def _add(self, observation, info, reward, terminated, truncated) -> None:
+        action = np.asarray(info.get("action_intervention", self.neutral), np.float32)
+        self.writer.add_frame({
+            **observation,
+            ACTION: action,
+            REWARD: np.float32(reward),
+            DONE: bool(terminated or truncated),
+            TRUNCATED: bool(truncated and not terminated),
+            DISCRETE_PENALTY: np.float32(info.get("discrete_penalty", 0.0)),
+            IS_INTERVENTION: bool(info.get("is_intervention", False)),
+        }, task=self.task)
+
+
+def record(cfg: HILSerlRobotEnvConfig, env=None, *, resume: bool = False) -> Path:
+    """Record `cfg.num_episodes` episodes into `dataset_root(cfg)`; returns the dataset root."""
+    from hiljax.envs.factory import make_robot_env
+
+    root = dataset_root(cfg)
+    env = env if env is not None else make_robot_env(cfg)
+    try:
+        if resume:
+            writer = DatasetWriter.resume(root)
+        else:
+            writer = DatasetWriter.create(root, fps=cfg.fps, features=dataset_features(env),
+                                          robot_type=cfg.robot.type, use_videos=cfg.video)
+        with writer:
+            count = Recorder(cfg, env, writer).record(cfg.num_episodes)
+    finally:
+        env.close()
+    if cfg.push_to_hub:
+        log.warning("push_to_hub is set, but hiljax never uploads; to publish: "
+                    "huggingface-cli upload --repo-type dataset %s %s", cfg.repo_id or "<repo>",
+                    root)
+    log.info("dataset %s holds %d episodes", root, count)
+    return root
+
+
+# ------------------------------------------------------------------------------ replay
+def replay(cfg: HILSerlRobotEnvConfig, env=None) -> dict:
+    """Play episode `cfg.episode` of the dataset back; returns recorded vs replayed rewards."""
+    from hiljax.envs.factory import make_robot_env
+
+    dataset = read_dataset(dataset_root(cfg))
+    bounds = {e: (start, end) for e, start, end in dataset.episode_bounds()}
+    if cfg.episode not in bounds:
+        raise DatasetError(f"{dataset.root} has no episode {cfg.episode} "
+                           f"(episodes {min(bounds)}..{max(bounds)})")
+    start, end = bounds[cfg.episode]
+    actions = dataset.column(ACTION)[start:end]
+    env = env if env is not None else make_robot_env(without_person(cfg))
+    rewards = []
+    try:
+        env.reset(seed=scene_seed(cfg, cfg.episode))
+        for action in actions:
+            _, reward, terminated, truncated, _ = env.step(action)
+            rewards.append(float(reward))
+            if terminated or truncated:
+                break
+    finally:
+        env.close()
+    recorded = dataset.column(REWARD)[start:end].astype(float).tolist()
+    log.info("replayed episode %d: %d of %d steps, reward sum %.2f (recorded %.2f)",
+             cfg.episode, len(rewards), len(actions), sum(rewards), sum(recorded))
+    return {"episode": cfg.episode, "steps": len(rewards), "rewards": rewards,
+            "recorded_rewards": recorded}
+
+
+def without_person(cfg: HILSerlRobotEnvConfig) -> HILSerlRobotEnvConfig:
+    """The same env with no intervention wrapper (nobody may override a replay)."""
+    params = dataclasses.replace(cfg.wrapper.ee_action_space_params, control_mode=None)
+    return dataclasses.replace(cfg, wrapper=dataclasses.replace(
+        cfg.wrapper, ee_action_space_params=params))
+
+
+# ------------------------------------------------------------------------------ CLI
+def main(argv: list[str] | None = None) -> int:
+    from hiljax.config import ConfigError
+    from hiljax.envs.configs import load_env_config
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", help="env config JSON (HILSerlRobotEnvConfig)")
+    parser.add_argument("--resume", action="store_true",
+                        help="append episodes to an existing dataset")
+    args, overrides = parser.parse_known_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    try:
+        cfg = load_env_config(args.config, overrides)
+        if cfg.mode is None:
+            raise ConfigError("mode must be 'record' or 'replay' for hiljax.record")
+    except (ConfigError, OSError) as error:
+        parser.error(str(error))
+    try:
+        if cfg.mode == "replay":
+            replay(cfg)
+        else:
+            record(cfg, resume=args.resume)
+    except DatasetError as error:
+        log.error("%s", error)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
