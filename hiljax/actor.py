@@ -209,13 +209,28 @@ class Actor:
 # Command line.
 
 
+def make_env(env_config):
+    """The env stack, with the reward classifier of `reward_classifier_pretrained_path` loaded
+    here (the env never imports JAX models; it takes the classifier as a callable)."""
+    from hiljax.envs.factory import make_robot_env
+
+    classifier = None
+    if env_config.reward_classifier_pretrained_path:
+        from hiljax.classifier import load_classifier
+
+        classifier = load_classifier(env_config.reward_classifier_pretrained_path)
+        log.info("reward classifier %s (success when P >= %.2f)",
+                 env_config.reward_classifier_pretrained_path,
+                 env_config.reward_classifier_threshold)
+    return make_robot_env(env_config, reward_classifier=classifier)
+
+
 def main(argv: list[str] | None = None) -> int:
     """python -m hiljax.actor --config TRAIN_CONFIG [--transport grpc|zmq] [overrides]"""
     import argparse
     import signal
     import threading
 
-    from hiljax.envs.factory import make_robot_env
     from hiljax.train_config import check_env_matches_policy, load_train_config
     from transport.factory import make_actor_transport
 
@@ -233,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     train = load_train_config(args.config, overrides)
     config = train.actor_config(args.actor_index, args.learner_address)
 
-    env = make_robot_env(train.env_config(args.actor_index))
+    env = make_env(train.env_config(args.actor_index))
     check_env_matches_policy(env.observation_space, env.action_space, config.policy)
     transport = make_actor_transport(config.transport, config.address,
                                      client_id=f"actor-{args.actor_index}-{os.getpid()}",

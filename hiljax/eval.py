@@ -11,7 +11,6 @@ checkpoint step was evaluated (LeRobot's eval once evaluated an untrained policy
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import logging
 from pathlib import Path
@@ -68,16 +67,9 @@ def evaluate(env, policy: Policy, episodes: int, seed: int = 0) -> dict:
             "mean_return": float(np.mean(returns)), "mean_episode_length": float(np.mean(lengths))}
 
 
-def without_interventions(env_config):
-    wrapper = env_config.wrapper
-    action_space = dataclasses.replace(wrapper.ee_action_space_params, control_mode=None)
-    return dataclasses.replace(env_config,
-                               wrapper=dataclasses.replace(wrapper,
-                                                           ee_action_space_params=action_space))
-
-
 def main(argv: list[str] | None = None) -> int:
-    from hiljax.envs.factory import make_robot_env
+    from hiljax.actor import make_env
+    from hiljax.envs.configs import without_interventions
     from hiljax.train_config import check_env_matches_policy, load_train_config
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -95,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     config_path = args.config or run_dir / "train_config.json"
     train = load_train_config(config_path, overrides)
     env_config = train.env if args.with_operator else without_interventions(train.env)
-    env = make_robot_env(env_config)
+    env = make_env(env_config)
     check_env_matches_policy(env.observation_space, env.action_space, state.agent.config)
     step = int(state.agent.step)
     log.info("evaluating %s (trained for %d optimisation steps) on %d episodes", state.path, step,

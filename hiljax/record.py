@@ -40,7 +40,7 @@ from hiljax.datasets import (
     DatasetWriter,
     read_dataset,
 )
-from hiljax.envs.configs import HILSerlRobotEnvConfig
+from hiljax.envs.configs import HILSerlRobotEnvConfig, without_interventions
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +196,7 @@ def replay(cfg: HILSerlRobotEnvConfig, env=None) -> dict:
                            f"(episodes {min(bounds)}..{max(bounds)})")
     start, end = bounds[cfg.episode]
     actions = dataset.column(ACTION)[start:end]
-    env = env if env is not None else make_robot_env(without_person(cfg))
+    env = env if env is not None else make_robot_env(without_interventions(cfg))
     rewards = []
     try:
         env.reset(seed=scene_seed(cfg, cfg.episode))
@@ -212,13 +212,6 @@ def replay(cfg: HILSerlRobotEnvConfig, env=None) -> dict:
              cfg.episode, len(rewards), len(actions), sum(rewards), sum(recorded))
     return {"episode": cfg.episode, "steps": len(rewards), "rewards": rewards,
             "recorded_rewards": recorded}
-
-
-def without_person(cfg: HILSerlRobotEnvConfig) -> HILSerlRobotEnvConfig:
-    """The same env with no intervention wrapper (nobody may override a replay)."""
-    params = dataclasses.replace(cfg.wrapper.ee_action_space_params, control_mode=None)
-    return dataclasses.replace(cfg, wrapper=dataclasses.replace(
-        cfg.wrapper, ee_action_space_params=params))
 
 
 # ------------------------------------------------------------------------------ CLI

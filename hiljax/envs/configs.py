@@ -267,6 +267,14 @@ class HILSerlRobotEnvConfig:
         return max(1, round(self.wrapper.control_time_s * self.fps))
 
 
+def without_interventions(cfg: HILSerlRobotEnvConfig) -> HILSerlRobotEnvConfig:
+    """The same env with no intervention wrapper: nobody may override the actions (evaluation,
+    replay)."""
+    params = dataclasses.replace(cfg.wrapper.ee_action_space_params, control_mode=None)
+    return dataclasses.replace(cfg, wrapper=dataclasses.replace(
+        cfg.wrapper, ee_action_space_params=params))
+
+
 def load_env_config(path: str | Path | None = None, overrides: list[str] = ()
                     ) -> HILSerlRobotEnvConfig:
     """HILSerlRobotEnvConfig from a JSON file (or the defaults) plus `a.b=value` overrides;
