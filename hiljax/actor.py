@@ -219,9 +219,11 @@ def make_env(env_config):
         from hiljax.classifier import load_classifier
 
         classifier = load_classifier(env_config.reward_classifier_pretrained_path)
-        log.info("reward classifier %s (success when P >= %.2f)",
-                 env_config.reward_classifier_pretrained_path,
-                 env_config.reward_classifier_threshold)
+        # The env config's threshold decides (as in LeRobot); the one saved with the
+        # classifier (e.g. picked in the notebook) is only reported.
+        log.info("reward classifier %s: success when P >= %.2f (reward_classifier_threshold; "
+                 "saved with the classifier: %.2f)", env_config.reward_classifier_pretrained_path,
+                 env_config.reward_classifier_threshold, classifier.threshold)
     return make_robot_env(env_config, reward_classifier=classifier)
 
 
