@@ -141,8 +141,10 @@ def test_confusion_matrix_and_the_precision_recall_curve_by_hand():
 
 def test_pick_threshold_takes_the_highest_recall_reaching_the_precision_target():
     probabilities, labels = [0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1]
-    assert pick_threshold(probabilities, labels, min_precision=0.95) == 0.8
-    assert pick_threshold(probabilities, labels, min_precision=0.6) == 0.35
+    # the midpoint between the chosen probability and the next lower one (widest margin)
+    assert pick_threshold(probabilities, labels, min_precision=0.95) == pytest.approx(0.6)
+    assert pick_threshold(probabilities, labels, min_precision=0.6) == pytest.approx(0.225)
+    assert pick_threshold([0.9, 0.95], [1, 1], min_precision=0.9) == pytest.approx(0.45)
     assert pick_threshold(probabilities, [0, 0, 0, 0], min_precision=0.5) is None
 
 

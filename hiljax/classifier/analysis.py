@@ -36,16 +36,22 @@ def pick_threshold(probabilities, labels, min_precision: float = 0.95) -> float 
     """The highest-recall threshold whose precision reaches `min_precision`, else None.
 
     Rule: among the distinct probabilities t with precision(P >= t) >= min_precision, take
-    those of the highest recall, and of these the HIGHEST t (lowering t further at equal recall
-    only adds negatives). None when no threshold reaches the target (or there are no frames):
-    the caller decides what to do (training keeps the configured threshold).
+    those of the highest recall, and of these the highest t (lowering t further at equal recall
+    only adds negatives). Every threshold between that t and the next lower probability makes
+    the same decisions on these frames; return the MIDPOINT of that gap, the widest margin on
+    both sides (the highest t itself would sit right on a positive frame: 0.995 for a cleanly
+    separated set, so slightly less confident successes at run time would be missed). None
+    when no threshold reaches the target (or there are no frames): the caller decides what to
+    do (training keeps the configured threshold).
     """
     thresholds, precision, recall = precision_recall_curve(probabilities, labels)
     good = np.flatnonzero(precision >= min_precision)
     if good.size == 0:
         return None
     best_recall = recall[good].max()
-    return float(thresholds[good[recall[good] == best_recall]].max())
+    highest = int(good[recall[good] == best_recall].max())
+    below = float(thresholds[highest - 1]) if highest > 0 else 0.0
+    return (below + float(thresholds[highest])) / 2.0
 
 
 def confusion_matrix(labels, predictions, num_classes: int = 2) -> np.ndarray:
