@@ -12,7 +12,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev,gymhil]"
 	touch $@
 
-.PHONY: install train test bench bench-transport bench-train proto
+.PHONY: install train test bench bench-transport bench-train bench-classifier record-sim proto
 install: $(VENV)/.installed
 
 # The main job: HIL-SERL on the MuJoCo simulator (learner + actor processes, a scripted person),
@@ -30,6 +30,14 @@ bench: install
 
 bench-transport: install
 	$(PY) benchmarks/transport_throughput.py
+
+bench-classifier: install
+	$(PY) benchmarks/classifier.py
+
+# 20 scripted demonstrations on the simulator, two cameras, into datasets/sim_pick_lift
+# (the reward classifier notebook's default dataset).
+record-sim: install
+	$(PY) -m hiljax.record --config configs/env_record_sim.json
 
 # Regenerate transport/_generated/ from proto/services.proto (a test fails when it is stale).
 proto: install
