@@ -163,6 +163,7 @@ class DatasetWriter:
         for key in self._video_keys():
             encode_video(columns[key], self.root / VIDEO_PATH.format(video_key=key, **location),
                          self.info["fps"], self.vcodec)
+            self.info["features"][key].setdefault("info", self._video_info(columns[key]))
             row.update({f"videos/{key}/chunk_index": location["chunk_index"],
                         f"videos/{key}/file_index": location["file_index"],
                         f"videos/{key}/from_timestamp": 0.0,
@@ -194,6 +195,13 @@ class DatasetWriter:
     # ------------------------------------------------------------------ files
     def _video_keys(self) -> list[str]:
         return [k for k, v in self.features.items() if v["dtype"] == "video"]
+
+    def _video_info(self, frames: np.ndarray) -> dict:
+        """The stream description LeRobot keeps beside a video feature."""
+        codec = {"libsvtav1": "av1", "libx264": "h264"}.get(self.vcodec, self.vcodec)
+        return {"video.height": int(frames.shape[1]), "video.width": int(frames.shape[2]),
+                "video.codec": codec, "video.pix_fmt": "yuv420p", "video.is_depth_map": False,
+                "video.fps": self.info["fps"], "video.channels": 3, "has_audio": False}
 
     def _task_index(self, task: str) -> int:
         if task not in self.tasks:

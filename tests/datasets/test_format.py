@@ -59,8 +59,10 @@ def test_round_trip(tmp_path, use_videos):
     assert error <= (4 if use_videos else 0)  # video is lossy (yuv420p, crf 30)
     info = json.loads((tmp_path / "ds/meta/info.json").read_text())
     assert info["codebase_version"] == "v3.0" and info["total_frames"] == 12
-    assert info["features"]["observation.images.front"]["dtype"] == (
-        "video" if use_videos else "image")
+    camera = info["features"]["observation.images.front"]
+    assert camera["dtype"] == ("video" if use_videos else "image")
+    if use_videos:
+        assert camera["info"]["video.codec"] == "av1" and camera["info"]["video.height"] == 32
     stats = json.loads((tmp_path / "ds/meta/stats.json").read_text())
     assert stats["observation.state"]["count"] == [12]
     assert np.allclose(stats["observation.state"]["mean"],
