@@ -101,3 +101,23 @@ def test_it_ends_sim_episodes_on_its_own(trained):
             assert env.unwrapped.robot.task_success(), "it fired before the cube was lifted"
     finally:
         env.close()
+
+
+def test_the_actor_loads_a_saved_classifier_from_the_env_config(trained, tmp_path):
+    """reward_classifier_pretrained_path -> hiljax.actor.make_env loads it from disk and hands
+    it to RewardWrapper; the sim's own reward is off, so the classifier ends the episode."""
+    from hiljax.actor import make_env
+
+    classifier, _ = trained
+    classifier.save(tmp_path / "classifier")
+    env = make_env(sim_env_config("robot.task_reward=false", "reward_classifier_threshold=0.5",
+                                  f"reward_classifier_pretrained_path={tmp_path / 'classifier'}"))
+    try:
+        env.reset(seed=200)
+        for _ in range(MAX_EPISODE_STEPS):
+            _, reward, terminated, truncated, info = env.step(np.zeros(4, np.float32))
+            if terminated or truncated:
+                break
+        assert terminated and reward == 1.0 and info["reward_classifier_probability"] >= 0.5
+    finally:
+        env.close()
