@@ -42,7 +42,8 @@ def test_env_policy_mismatch_is_explained():
         check_env_matches_policy(obs, gym.spaces.Box(-1, 1, (4,)), TrainConfig().policy)
 
 
-@pytest.mark.parametrize("name", ["sim_pick_lift.json", "sim_pick_lift_images.json"])
+@pytest.mark.parametrize("name", ["sim_pick_lift.json", "sim_pick_lift_images.json",
+                                  "sim_pick_lift_learned_reward.json"])
 def test_shipped_run_configs_load(name):
     from pathlib import Path
 

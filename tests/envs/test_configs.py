@@ -24,7 +24,8 @@ def test_defaults_are_the_references():
     hash(cfg)  # frozen all the way down
 
 
-@pytest.mark.parametrize("name", ["env_sim.json", "env_real_so100_template.json"])
+@pytest.mark.parametrize("name", ["env_sim.json", "env_real_so100_template.json",
+                                  "env_record_sim.json"])
 def test_shipped_configs_load(name):
     cfg = load_env_config(CONFIGS / name)
     assert cfg.wrapper.use_gripper and cfg.wrapper.fixed_reset_joint_positions is not None
