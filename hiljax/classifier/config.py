@@ -19,7 +19,7 @@ from hiljax.config import ConfigError, is_image_key, load_config
 MODEL_NAMES = ("resnet10", "cnn")
 # Fields no compiled computation reads (schedule, split, threshold, weight file); see
 # `compiled_view`.
-_NOT_COMPILED = ("pretrained_vision_weights", "max_steps", "eval_every", "patience",
+_NOT_COMPILED = ("pretrained_vision_weights", "max_steps", "eval_every", "patience", "min_delta",
                  "validation_fraction", "seed", "success_class", "threshold",
                  "threshold_min_precision")
 
@@ -58,6 +58,10 @@ class ClassifierConfig:
     max_steps: int = 2000
     eval_every: int = 50  # gradient steps between validation rounds
     patience: int = 6  # validation rounds without a lower validation loss before stopping
+    # A round counts as an improvement only when the validation loss drops by more than this
+    # (the best parameters are still kept on any drop): a loss creeping from 1e-4 to 9e-5 is
+    # not worth another thousand steps.
+    min_delta: float = 1e-3
     # Share of EPISODES held out for validation (0: no validation, no early stopping).
     validation_fraction: float = 0.2
     seed: int = 0
@@ -76,6 +80,7 @@ class ClassifierConfig:
                      "max_steps", "eval_every", "patience"):
             value = getattr(self, name)
             _require(value >= 1, f"{name} must be >= 1, got {value}")
+        _require(self.min_delta >= 0.0, f"min_delta must be >= 0, got {self.min_delta}")
         _require(0.0 <= self.dropout_rate < 1.0,
                  f"dropout_rate must be in [0, 1), got {self.dropout_rate}")
         _require(self.model_name in MODEL_NAMES,

@@ -256,11 +256,13 @@ def _fit(config: ClassifierConfig, state: TrainState, train_set: TrainingSet, va
             bar.update(num_steps)
             bar.set_postfix(loss=f"{float(train_metrics['loss']):.3f}",
                             val_acc="-" if val_metrics is None else f"{val_metrics['accuracy']:.3f}")
-            if val_metrics is None or val_metrics["loss"] < best_loss:
-                best_params, history.best_step, stale_rounds = state.params, step, 0
-                best_loss = np.inf if val_metrics is None else val_metrics["loss"]
+            if val_metrics is None:
+                best_params, history.best_step = state.params, step
                 continue
-            stale_rounds += 1
+            loss = val_metrics["loss"]
+            stale_rounds = 0 if loss < best_loss - config.min_delta else stale_rounds + 1
+            if loss < best_loss:
+                best_params, history.best_step, best_loss = state.params, step, loss
             if stale_rounds >= config.patience:
                 history.stopped_early = True
                 log.info("early stop at step %d: validation loss has not improved for %d rounds",
