@@ -242,6 +242,7 @@ def test_config_defaults_are_the_reference_values():
     ('image_keys=["front"]', "not an observation.images"),
     ("learning_rate=0", "learning_rate"),
     ("max_steps=ten", "expected an integer"),
+    ("min_delta=-0.1", "min_delta must be >= 0"),
     ("no_such_field=1", "unknown field"),
 ])
 def test_bad_config_values_raise_config_error_naming_the_field(override, message):
@@ -294,11 +295,21 @@ def test_pretrained_backbone_weights_are_loaded_and_kept(data, tmp_path):
         np.testing.assert_array_equal(np.asarray(before), np.asarray(after))
 
 
+def test_improvements_below_min_delta_do_not_reset_the_patience():
+    """A validation loss that only creeps down stops training after `patience` rounds."""
+    data = synthetic_data(num_episodes=8, seed=3)
+    config = dataclasses.replace(TINY, max_steps=1000, eval_every=20, patience=2, min_delta=10.0)
+    _, history = train_classifier(data, config, progress=False)
+    assert history.stopped_early and history.steps[-1] == 3 * config.eval_every
+    assert history.best_step == history.steps[int(np.argmin(history.validation["loss"]))]
+
+
 def test_early_stopping_keeps_the_best_validation_parameters():
     data = synthetic_data(num_episodes=8, random_labels=True, seed=3)  # nothing to generalise
     config = ClassifierConfig(latent_dim=16, hidden_dim=32, image_embedding_pooling_dim=4,
                               batch_size=16, max_steps=600, eval_every=20, patience=3,
-                              learning_rate=1e-2, dropout_rate=0.0, validation_fraction=0.25)
+                              min_delta=0.0, learning_rate=1e-2, dropout_rate=0.0,
+                              validation_fraction=0.25)
     classifier, history = train_classifier(data, config, progress=False)
     losses = history.validation["loss"]
     assert history.stopped_early and history.steps[-1] < config.max_steps
