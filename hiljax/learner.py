@@ -93,36 +93,13 @@ class Learner:
                               "continue it, or choose another output_dir")
         policy = config.policy
         spec = observation_spec(policy)
-        # Read the dataset first: a bad one must not leave a half-created run behind.
-        offline_data = read_offline_dataset(config) if config.dataset else None
-        learner = cls(config, transport, SACAgent.create(policy, jax.random.key(policy.seed)),
-                      ReplayBuffer(policy.online_buffer_capacity, spec, policy.action_dim),
-                      ReplayBuffer(policy.offline_buffer_capacity, spec, policy.action_dim),
-                      np.random.default_rng(policy.seed))
-        if offline_data is not None:
-            learner.fill_offline(*offline_data)
-        return learner
-
-    def fill_offline(self, dataset, data: dict) -> int:
-        """Put a recorded dataset's transitions (see read_offline_dataset) into the offline
-        buffer; returns how many. Episode by episode, so cached backbone features are computed
-        once per frame."""
-        if dataset.num_frames > self.offline.capacity:
-            log.warning("the dataset has %d frames, the offline buffer holds %d: the oldest "
-                        "are overwritten", dataset.num_frames, self.offline.capacity)
-        episodes = list(dataset.episode_bounds())
-        for _, start, end in tqdm(episodes, desc="offline dataset", unit="episode",
-                                  disable=len(episodes) < 20):
-            rows = slice(start, end)
-            batch = wire.TransitionBatch(
-                {k: v[rows] for k, v in data["observations"].items()},
-                {k: v[rows] for k, v in data["next_observations"].items()},
-                **{name: data[name][rows] for name in wire.STEP_FIELDS})
-            self.offline.add_batch(**self._prepare(batch).as_kwargs())
-        log.info("offline buffer: %d transitions from %s (%d episodes, %d interventions)",
-                 dataset.num_frames, dataset.root, dataset.num_episodes,
-                 int(data["is_intervention"].sum()))
-        return dataset.num_frames
+        agent = SACAgent.create(policy, jax.random.key(policy.seed))
+        offline = ReplayBuffer(policy.offline_buffer_capacity, spec, policy.action_dim)
+        if config.dataset:  # before the run directory exists: a bad dataset leaves nothing
+            fill_offline_buffer(offline, config, agent.params)
+        return cls(config, transport, agent,
+                   ReplayBuffer(policy.online_buffer_capacity, spec, policy.action_dim),
+                   offline, np.random.default_rng(policy.seed))
 
     # ------------------------------------------------------------------ ingest
     def ingest(self, timeout: float = 0.0) -> int:
@@ -157,38 +134,7 @@ class Learner:
         return inserted
 
     def _prepare(self, batch: wire.TransitionBatch) -> wire.TransitionBatch:
-        """Replace pixels by frozen-backbone features when the buffer stores features.
-
-        An episode's next observations are its observations shifted by one, so the backbone
-        runs once per distinct frame (T + 1, not 2T)."""
-        keys = self.config.policy.image_keys
-        if not self.config.policy.cache_backbone_features:
-            return batch
-        obs, nxt = batch.observations, batch.next_observations
-        if all(np.array_equal(obs[k][1:], nxt[k][:-1]) for k in keys):
-            frames = {k: np.concatenate([obs[k], nxt[k][-1:]]) for k in keys}
-            features = self._features(frames)
-            obs.update({k: v[:-1] for k, v in features.items()})
-            nxt.update({k: v[1:] for k, v in features.items()})
-        else:
-            obs.update(self._features({k: obs[k] for k in keys}))
-            nxt.update(self._features({k: nxt[k] for k in keys}))
-        return batch
-
-    def _features(self, images: dict[str, np.ndarray], chunk: int = 32) -> dict:
-        """Backbone features in fixed-size chunks (the last one padded): one compilation, not
-        one per episode length."""
-        count = len(next(iter(images.values())))
-        parts = []
-        for start in range(0, count, chunk):
-            piece = {k: v[start:start + chunk] for k, v in images.items()}
-            short = chunk - len(next(iter(piece.values())))
-            if short:
-                piece = {k: np.concatenate([v, np.repeat(v[-1:], short, axis=0)])
-                         for k, v in piece.items()}
-            out = backbone_features(self.config.policy, self.agent.params, piece)
-            parts.append({k: np.asarray(v)[:chunk - short] for k, v in out.items()})
-        return {k: np.concatenate([p[k] for p in parts]) for k in images}
+        return buffer_batch(self.config.policy, self.agent.params, batch)
 
     # ------------------------------------------------------------------ train
     @property
@@ -264,14 +210,69 @@ class Learner:
 # Command line.
 
 
-def read_offline_dataset(config: LearnerConfig):
-    """(dataset, transitions) of `config.dataset`, checked against the policy's inputs."""
+def buffer_batch(policy: SACConfig, params: dict, batch: wire.TransitionBatch
+                 ) -> wire.TransitionBatch:
+    """`batch` as the buffers store it: pixels replaced by frozen-backbone features when the
+    policy caches them (in place).
+
+    An episode's next observations are its observations shifted by one, so the backbone
+    runs once per distinct frame (T + 1, not 2T)."""
+    keys = policy.image_keys
+    if not policy.cache_backbone_features:
+        return batch
+    obs, nxt = batch.observations, batch.next_observations
+    if all(np.array_equal(obs[k][1:], nxt[k][:-1]) for k in keys):
+        frames = {k: np.concatenate([obs[k], nxt[k][-1:]]) for k in keys}
+        features = _features(policy, params, frames)
+        obs.update({k: v[:-1] for k, v in features.items()})
+        nxt.update({k: v[1:] for k, v in features.items()})
+    else:
+        obs.update(_features(policy, params, {k: obs[k] for k in keys}))
+        nxt.update(_features(policy, params, {k: nxt[k] for k in keys}))
+    return batch
+
+
+def _features(policy: SACConfig, params: dict, images: dict[str, np.ndarray],
+              chunk: int = 32) -> dict:
+    """Backbone features in fixed-size chunks (the last one padded): one compilation, not one
+    per episode length."""
+    count = len(next(iter(images.values())))
+    parts = []
+    for start in range(0, count, chunk):
+        piece = {k: v[start:start + chunk] for k, v in images.items()}
+        short = chunk - len(next(iter(piece.values())))
+        if short:
+            piece = {k: np.concatenate([v, np.repeat(v[-1:], short, axis=0)])
+                     for k, v in piece.items()}
+        out = backbone_features(policy, params, piece)
+        parts.append({k: np.asarray(v)[:chunk - short] for k, v in out.items()})
+    return {k: np.concatenate([p[k] for p in parts]) for k in images}
+
+
+def fill_offline_buffer(buffer: ReplayBuffer, config: LearnerConfig, params: dict) -> int:
+    """Put the transitions of `config.dataset` (a recorded LeRobot dataset) into `buffer`,
+    one episode at a time (cached backbone features computed once per frame, camera frames
+    decoded per episode); returns how many."""
     from hiljax.datasets import read_dataset
-    from hiljax.datasets.transitions import dataset_transitions
+    from hiljax.datasets.transitions import check_transition_features, episode_transitions
 
     policy = config.policy
     dataset = read_dataset(config.dataset)
-    return dataset, dataset_transitions(dataset, list(policy.input_features), policy.action_dim)
+    keys = list(policy.input_features)
+    check_transition_features(dataset, keys, policy.action_dim)
+    if dataset.num_frames > buffer.capacity:
+        log.warning("the dataset has %d frames, the offline buffer holds %d: the oldest are "
+                    "overwritten", dataset.num_frames, buffer.capacity)
+    interventions = 0
+    for episode in tqdm(episode_transitions(dataset, keys, policy.action_dim),
+                        total=dataset.num_episodes, desc="offline dataset", unit="episode",
+                        disable=dataset.num_episodes < 20):
+        buffer.add_batch(**buffer_batch(policy, params, wire.TransitionBatch(**episode))
+                         .as_kwargs())
+        interventions += int(episode["is_intervention"].sum())
+    log.info("offline buffer: %d transitions from %s (%d episodes, %d interventions)",
+             dataset.num_frames, dataset.root, dataset.num_episodes, interventions)
+    return dataset.num_frames
 
 
 def run(learner: Learner, stop, max_steps: int | None = None, status_every_s: float = 10.0):

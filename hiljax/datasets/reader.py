@@ -5,12 +5,13 @@ vectors); cameras as "image" (PNG/JPEG bytes in the parquet, or a path beside it
 (MP4 in any codec FFmpeg decodes: AV1, H.264, HEVC), many episodes per file or one. String
 features are skipped. Not supported (a clear DatasetError says so): v2.x and older layouts
 (convert them with LeRobot's `convert_dataset_v21_to_v30` first), multi-dimensional numeric
-features, depth maps. Every frame is loaded into memory.
+features, depth maps. `column` holds a whole column in memory; `episode` decodes one
+episode's camera frames.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -57,7 +58,7 @@ class LeRobotDataset:
         self.tasks = self._read_tasks()
         self._table = self._read_frames()
         self._columns: dict[str, np.ndarray] = {}
-        self._videos: dict[Path, tuple[np.ndarray, np.ndarray]] = {}
+        self._video: tuple[Path, tuple[np.ndarray, np.ndarray]] | None = None  # last decoded
 
     def __repr__(self) -> str:
         return (f"LeRobotDataset({str(self.root)!r}, episodes={self.num_episodes}, "
@@ -96,18 +97,35 @@ class LeRobotDataset:
             self._columns[key] = self._load_column(key)
         return self._columns[key]
 
-    def _load_column(self, key: str) -> np.ndarray:
-        spec = self.features.get(key)
-        if spec is None:
+    def episode(self, position: int, keys: Sequence[str]) -> dict[str, np.ndarray]:
+        """The frames of the `position`-th episode (in episode order) for `keys`, decoding only
+        that episode's camera frames: memory for one episode, not the whole dataset."""
+        _, start, end = list(self.episode_bounds())[position]
+        out = {}
+        for key in keys:
+            spec = self._spec(key)
+            if spec["dtype"] in ("image", "video") and key not in self._columns:
+                out[key] = self._camera_frames(key, spec, position, start, end)
+            else:
+                out[key] = self.column(key)[start:end]
+        return out
+
+    def _spec(self, key: str) -> dict:
+        if key not in self.features:
             raise DatasetError(f"{self.root}: no feature {key!r}; it has {list(self.keys)}")
-        if spec["dtype"] == "video":
-            return self._video_column(key, spec)
+        return self.features[key]
+
+    def _load_column(self, key: str) -> np.ndarray:
+        spec = self._spec(key)
+        if spec["dtype"] in ("image", "video"):
+            bounds = list(self.episode_bounds())
+            parts = [self._camera_frames(key, spec, i, start, end)
+                     for i, (_, start, end) in enumerate(bounds)]
+            self._video = None
+            height, width = image_hw(spec)
+            return np.concatenate(parts) if parts else np.empty((0, height, width, 3), np.uint8)
         where = str(self.root / "data")
-        if key not in self._table.column_names:
-            raise DatasetError(f"{where}: the frame files lack the column {key!r} that "
-                               "meta/info.json declares")
-        if spec["dtype"] == "image":
-            return self._image_column(key, spec)
+        self._require_column(key)
         if spec["dtype"] == "string" or len(spec["shape"]) > 1:
             raise DatasetError(f"{key!r}: hiljax reads numeric features of 1-D shapes, not "
                                f"{spec['dtype']} {list(spec['shape'])}")
@@ -120,18 +138,34 @@ class LeRobotDataset:
                                f"meta/info.json says {list(spec['shape'])}")
         return values.astype(spec["dtype"], copy=False)
 
-    def _image_column(self, key: str, spec: dict) -> np.ndarray:
+    def _require_column(self, key: str) -> None:
+        if key not in self._table.column_names:
+            raise DatasetError(f"{self.root / 'data'}: the frame files lack the column {key!r} "
+                               "that meta/info.json declares")
+
+    def _camera_frames(self, key: str, spec: dict, position: int, start: int, end: int
+                       ) -> np.ndarray:
+        """Frames start:end (one episode, the `position`-th) of camera `key`."""
+        if spec["dtype"] == "video":
+            frames = self._video_frames(key, self.episode_rows[position], start, end)
+        else:
+            self._require_column(key)
+            frames = self._image_frames(key, start, end)
         height, width = image_hw(spec)
-        structs = self._table.column(key).combine_chunks()
+        if len(frames) and frames.shape[1:3] != (height, width):
+            raise DatasetError(f"{self.root}: {key!r} frames are {frames.shape[1:3]}, "
+                               f"meta/info.json says {(height, width)}")
+        return frames
+
+    def _image_frames(self, key: str, start: int, end: int) -> np.ndarray:
+        structs = self._table.column(key).slice(start, end - start).combine_chunks()
         if not pa.types.is_struct(structs.type):
             raise DatasetError(f"{key!r}: expected image structs {{bytes, path}}, got "
                                f"{structs.type}")
-        frames = np.empty((len(structs), height, width, 3), np.uint8)
-        for i, item in enumerate(structs.to_pylist()):
-            frames[i] = self._check_frame(self._image_bytes(item, key, i), key, (height, width))
-        return frames
+        return np.stack([self._decode_image(item, key, start + i)
+                         for i, item in enumerate(structs.to_pylist())])
 
-    def _image_bytes(self, item: dict | None, key: str, row: int) -> np.ndarray:
+    def _decode_image(self, item: dict | None, key: str, row: int) -> np.ndarray:
         where = f"{self.root}: {key!r} frame {row}"
         data = (item or {}).get("bytes")
         if data is None and (item or {}).get("path"):
@@ -143,34 +177,22 @@ class LeRobotDataset:
             raise DatasetError(f"{where}: neither image bytes nor a path")
         return decode_png(data, where)
 
-    def _check_frame(self, frame: np.ndarray, key: str, hw: tuple[int, int]) -> np.ndarray:
-        if frame.shape[:2] != hw:
-            raise DatasetError(f"{self.root}: {key!r} frames are {frame.shape[:2]}, "
-                               f"meta/info.json says {hw}")
-        return frame
-
-    def _video_column(self, key: str, spec: dict) -> np.ndarray:
+    def _video_frames(self, key: str, row: dict, start: int, end: int) -> np.ndarray:
+        """An episode's frames from its video file, matched by timestamp (LeRobot packs many
+        episodes into one file; the episode starts at `from_timestamp`)."""
+        try:
+            location = {"chunk_index": int(row[f"videos/{key}/chunk_index"]),
+                        "file_index": int(row[f"videos/{key}/file_index"])}
+            offset = float(row.get(f"videos/{key}/from_timestamp") or 0.0)
+        except (KeyError, TypeError):
+            raise DatasetError(f"{self.root}: meta/episodes lacks where episode "
+                               f"{row['episode_index']}'s {key!r} video is") from None
         template = self.info.get("video_path") or VIDEO_PATH
-        timestamps = self.column("timestamp").astype(np.float64)
-        height, width = image_hw(spec)
-        frames = np.empty((self.num_frames, height, width, 3), np.uint8)
-        for row, (_, start, end) in zip(self.episode_rows, self.episode_bounds(), strict=True):
-            try:
-                location = {"chunk_index": int(row[f"videos/{key}/chunk_index"]),
-                            "file_index": int(row[f"videos/{key}/file_index"])}
-                offset = float(row.get(f"videos/{key}/from_timestamp") or 0.0)
-            except (KeyError, TypeError):
-                raise DatasetError(f"{self.root}: meta/episodes lacks where episode "
-                                   f"{row['episode_index']}'s {key!r} video is") from None
-            path = self.root / template.format(video_key=key, **location)
-            if path not in self._videos:
-                self._videos = {path: decode_video(path)}  # episodes sharing a file are adjacent
-            picked = frames_at(self._videos[path], offset + timestamps[start:end], self.fps,
-                               str(path))
-            self._check_frame(picked[0], key, (height, width))
-            frames[start:end] = picked
-        self._videos = {}
-        return frames
+        path = self.root / template.format(video_key=key, **location)
+        if self._video is None or self._video[0] != path:  # episodes of a file are adjacent
+            self._video = (path, decode_video(path))
+        timestamps = self.column("timestamp")[start:end].astype(np.float64)
+        return frames_at(self._video[1], offset + timestamps, self.fps, str(path))
 
     # ------------------------------------------------------------------ metadata
     def _check_version(self) -> None:

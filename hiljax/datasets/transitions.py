@@ -9,7 +9,7 @@ state and is a small bias after a time limit (marked by hiljax's `next.truncated
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
@@ -17,39 +17,52 @@ from .format import ACTION, DISCRETE_PENALTY, DONE, IS_INTERVENTION, REWARD, TRU
 from .reader import LeRobotDataset
 
 
-def dataset_transitions(dataset: LeRobotDataset, observation_keys: Sequence[str],
-                        action_dim: int | None = None) -> dict:
-    """{observations, next_observations, actions, rewards, dones, truncateds, is_intervention,
-    discrete_penalty}: the keyword arguments of ReplayBuffer.add_batch."""
+def check_transition_features(dataset: LeRobotDataset, observation_keys: Sequence[str],
+                              action_dim: int | None = None) -> None:
+    """Fail early (from the metadata alone) when the dataset cannot feed this policy."""
     _require_keys(dataset, [ACTION, REWARD, DONE, *observation_keys])
-    actions = dataset.column(ACTION).astype(np.float32)
-    if actions.ndim == 1:
-        actions = actions[:, None]
-    if action_dim is not None and actions.shape[1] != action_dim:
-        raise DatasetError(f"{dataset.root}: actions have {actions.shape[1]} dims, the policy "
-                           f"expects {action_dim}")
-    successor = _successor_rows(dataset)
-    observations = {k: dataset.column(k) for k in observation_keys}
-    ended = dataset.column(DONE).astype(bool)
-    truncated = _optional(dataset, TRUNCATED, bool)
-    return {
-        "observations": observations,
-        "next_observations": {k: v[successor] for k, v in observations.items()},
-        "actions": actions,
+    width = int(np.prod(dataset.features[ACTION]["shape"]))
+    if action_dim is not None and width != action_dim:
+        raise DatasetError(f"{dataset.root}: actions have {width} dims, the policy expects "
+                           f"{action_dim}")
+
+
+def episode_transitions(dataset: LeRobotDataset, observation_keys: Sequence[str],
+                        action_dim: int | None = None) -> Iterator[dict]:
+    """One dict per episode, {observations, next_observations, actions, rewards, dones,
+    truncateds, is_intervention, discrete_penalty}: the keyword arguments of
+    ReplayBuffer.add_batch. Camera frames are decoded one episode at a time."""
+    check_transition_features(dataset, observation_keys, action_dim)
+    steps = {
+        "actions": dataset.column(ACTION).astype(np.float32).reshape(dataset.num_frames, -1),
         "rewards": dataset.column(REWARD).astype(np.float32),
-        "dones": ended & ~truncated,
-        "truncateds": truncated,
+        "truncateds": _optional(dataset, TRUNCATED, bool),
         "is_intervention": _optional(dataset, IS_INTERVENTION, bool),
         "discrete_penalty": _optional(dataset, DISCRETE_PENALTY, np.float32),
     }
+    steps["dones"] = dataset.column(DONE).astype(bool) & ~steps["truncateds"]
+    for position, (_, start, end) in enumerate(dataset.episode_bounds()):
+        observations = dataset.episode(position, observation_keys)
+        # s' is the next frame; the last frame is its own successor (see the module docstring).
+        successor = np.minimum(np.arange(1, end - start + 1), end - start - 1)
+        yield {"observations": observations,
+               "next_observations": {k: v[successor] for k, v in observations.items()},
+               **{name: values[start:end] for name, values in steps.items()}}
 
 
-def _successor_rows(dataset: LeRobotDataset) -> np.ndarray:
-    """Row of each frame's next observation: the next frame, or itself at an episode's end."""
-    successor = np.arange(1, dataset.num_frames + 1)
-    for _, _, end in dataset.episode_bounds():
-        successor[end - 1] = end - 1
-    return successor
+def dataset_transitions(dataset: LeRobotDataset, observation_keys: Sequence[str],
+                        action_dim: int | None = None) -> dict:
+    """Every episode's transitions in one dict (see episode_transitions)."""
+    parts = list(episode_transitions(dataset, observation_keys, action_dim))
+    if not parts:
+        raise DatasetError(f"{dataset.root}: the dataset holds no episodes")
+    out = {}
+    for name, first in parts[0].items():
+        if isinstance(first, dict):
+            out[name] = {k: np.concatenate([p[name][k] for p in parts]) for k in first}
+        else:
+            out[name] = np.concatenate([p[name] for p in parts])
+    return out
 
 
 def _optional(dataset: LeRobotDataset, key: str, dtype) -> np.ndarray:

@@ -230,3 +230,14 @@ def test_transitions_for_the_offline_buffer(tmp_path):
         dataset_transitions(dataset, ["observation.state"], action_dim=4)
     with pytest.raises(DatasetError, match="missing features"):
         dataset_transitions(dataset, ["observation.environment_state"])
+
+
+@pytest.mark.parametrize("use_videos", [False, True], ids=["images", "video"])
+def test_one_episode_at_a_time_equals_the_whole_column(tmp_path, use_videos):
+    dataset = read_dataset(write(tmp_path / "ds", use_videos))
+    keys = ["observation.images.front", "action"]
+    parts = [read_dataset(tmp_path / "ds").episode(i, keys) for i in range(dataset.num_episodes)]
+    for key in keys:
+        np.testing.assert_array_equal(np.concatenate([p[key] for p in parts]),
+                                      dataset.column(key))
+    assert parts[1]["observation.images.front"].shape == (3, 32, 48, 3)

@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pyarrow as pa
 import pytest
 
 from hiljax.config import ActorLearnerConfig, LearnerConfig
@@ -78,6 +79,26 @@ def test_a_dataset_that_does_not_fit_the_policy_is_a_clear_error(tmp_path):
         make_learner(tmp_path, dataset, input_features={"observation.environment_state": (3,)})
     with pytest.raises(DatasetError, match="not a directory"):
         make_learner(tmp_path, tmp_path / "nowhere")
+    assert not (tmp_path / "run").exists()  # nothing half-created to block the next attempt
+
+
+def test_a_frame_broken_mid_dataset_leaves_no_run_behind(tmp_path):
+    """Frames are decoded episode by episode, after the run would start: the error still comes
+    before the run directory exists."""
+    import pyarrow.parquet as pq
+
+    dataset = synthetic_dataset(tmp_path / "ds")
+    path = dataset / "data/chunk-000/file-001.parquet"
+    table = pq.read_table(path)
+    column = table.column(CAMERAS[0]).to_pylist()
+    column[2] = {"bytes": b"not a png", "path": None}
+    index = table.column_names.index(CAMERAS[0])
+    pq.write_table(table.set_column(index, CAMERAS[0],
+                                    pa.array(column, table.schema.field(index).type)), path)
+    inputs = {"observation.state": (5,), **{k: (32, 32, 3) for k in CAMERAS}}
+    with pytest.raises(DatasetError, match="frame 6: not a readable image"):
+        make_learner(tmp_path, dataset, input_features=inputs)
+    assert not (tmp_path / "run").exists()
 
 
 def test_learner_cli_loads_a_sim_recording(tmp_path):
