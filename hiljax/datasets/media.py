@@ -59,8 +59,13 @@ def encode_video(frames: np.ndarray, path: Path, fps: int, vcodec: str = DEFAULT
     os.replace(tmp, path)
 
 
-def decode_video(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """All frames of an MP4 and their presentation times (s): (T, H, W, 3) uint8, (T,)."""
+def decode_video(path: Path, start_s: float | None = None, end_s: float | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """The frames of an MP4 between `start_s` and `end_s` (inclusive; None = the file's ends)
+    and their presentation times (s): (T, H, W, 3) uint8, (T,).
+
+    Seeks to the keyframe before `start_s` rather than decoding from the start: LeRobot packs
+    many episodes (up to ~200 MB) into one file."""
     import av
 
     if not path.is_file():
@@ -69,14 +74,23 @@ def decode_video(path: Path) -> tuple[np.ndarray, np.ndarray]:
     try:
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
+            if start_s:
+                container.seek(int(start_s / stream.time_base), stream=stream, backward=True,
+                               any_frame=False)
             for frame in container.decode(stream):
-                frames.append(frame.to_ndarray(format="rgb24"))
-                times.append(float(frame.pts * stream.time_base) if frame.pts is not None
-                             else len(times) / float(stream.average_rate or 1))
+                time_s = float(frame.pts * stream.time_base) if frame.pts is not None \
+                    else len(times) / float(stream.average_rate or 1)
+                if end_s is not None and time_s > end_s:
+                    break
+                if start_s is None or time_s >= start_s:
+                    frames.append(frame.to_ndarray(format="rgb24"))
+                    times.append(time_s)
     except (av.FFmpegError, IndexError) as error:
         raise DatasetError(f"{path}: not a readable video ({error})") from None
     if not frames:
-        raise DatasetError(f"{path}: the video holds no frames")
+        raise DatasetError(f"{path}: the video holds no frames"
+                           + ("" if start_s is None else f" between {start_s:.3f} and "
+                              f"{end_s:.3f} s"))
     return np.stack(frames), np.asarray(times)
 
 

@@ -58,7 +58,6 @@ class LeRobotDataset:
         self.tasks = self._read_tasks()
         self._table = self._read_frames()
         self._columns: dict[str, np.ndarray] = {}
-        self._video: tuple[Path, tuple[np.ndarray, np.ndarray]] | None = None  # last decoded
 
     def __repr__(self) -> str:
         return (f"LeRobotDataset({str(self.root)!r}, episodes={self.num_episodes}, "
@@ -121,7 +120,6 @@ class LeRobotDataset:
             bounds = list(self.episode_bounds())
             parts = [self._camera_frames(key, spec, i, start, end)
                      for i, (_, start, end) in enumerate(bounds)]
-            self._video = None
             height, width = image_hw(spec)
             return np.concatenate(parts) if parts else np.empty((0, height, width, 3), np.uint8)
         where = str(self.root / "data")
@@ -189,10 +187,10 @@ class LeRobotDataset:
                                f"{row['episode_index']}'s {key!r} video is") from None
         template = self.info.get("video_path") or VIDEO_PATH
         path = self.root / template.format(video_key=key, **location)
-        if self._video is None or self._video[0] != path:  # episodes of a file are adjacent
-            self._video = (path, decode_video(path))
-        timestamps = self.column("timestamp")[start:end].astype(np.float64)
-        return frames_at(self._video[1], offset + timestamps, self.fps, str(path))
+        wanted = offset + self.column("timestamp")[start:end].astype(np.float64)
+        margin = 0.5 / self.fps  # frames_at accepts a frame within half a period
+        video = decode_video(path, max(0.0, wanted.min() - margin), wanted.max() + margin)
+        return frames_at(video, wanted, self.fps, str(path))
 
     # ------------------------------------------------------------------ metadata
     def _check_version(self) -> None:

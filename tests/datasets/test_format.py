@@ -241,3 +241,19 @@ def test_one_episode_at_a_time_equals_the_whole_column(tmp_path, use_videos):
         np.testing.assert_array_equal(np.concatenate([p[key] for p in parts]),
                                       dataset.column(key))
     assert parts[1]["observation.images.front"].shape == (3, 32, 48, 3)
+
+
+def test_video_ranges_are_found_by_seeking_past_sparse_keyframes(tmp_path):
+    """Decoding a range seeks to the keyframe before it (one every 25 frames here) and keeps
+    exactly the frames in the range."""
+    from hiljax.datasets.media import decode_video, frames_at
+
+    frames = np.zeros((60, 32, 32, 3), np.uint8)
+    frames[..., 0] = np.arange(60)[:, None, None] * 4  # frame i has red 4 i
+    encode_video(frames, tmp_path / "v.mp4", fps=10, gop=25)
+    decoded, times = decode_video(tmp_path / "v.mp4", 3.0, 4.45)
+    np.testing.assert_allclose(times, np.arange(30, 45) / 10)
+    picked = frames_at((decoded, times), np.array([3.0, 3.5, 4.4]), 10, "v.mp4")
+    assert np.abs(picked[..., 0].mean(axis=(1, 2)) - [120, 140, 176]).max() < 4
+    with pytest.raises(DatasetError, match="no frames between"):
+        decode_video(tmp_path / "v.mp4", 7.0, 8.0)
