@@ -28,6 +28,7 @@ from hiljax.agents.sac import SACAgent
 from hiljax.array_file import ArrayFileError, read_array_file, write_array_file
 from hiljax.buffer import ReplayBuffer
 from hiljax.config import ConfigError, SACConfig, from_dict, to_dict
+from hiljax.files import write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -90,12 +91,6 @@ def agent_from_arrays(config: SACConfig, arrays: dict[str, np.ndarray]) -> SACAg
 # Directories.
 
 
-def _write_json(path: Path, obj) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1))
-    os.replace(tmp, path)
-
-
 def save_checkpoint(checkpoints_dir: str | os.PathLike, agent: SACAgent, *,
                     buffers: dict[str, ReplayBuffer] | None = None, extra: dict | None = None,
                     keep: int | None = 3) -> Path:
@@ -112,11 +107,11 @@ def save_checkpoint(checkpoints_dir: str | os.PathLike, agent: SACAgent, *,
                      agent_to_arrays(agent))
     for name, buffer in (buffers or {}).items():
         buffer.save(staging / f"buffer_{name}.arrays")
-    _write_json(staging / "learner.json", extra or {})
+    write_json_atomic(staging / "learner.json", extra or {})
     (staging / COMPLETE_MARKER).write_text(f"{step}\n")
     shutil.rmtree(final, ignore_errors=True)
     os.replace(staging, final)
-    _write_json(root / "LATEST", {"checkpoint": final.name})
+    write_json_atomic(root / "LATEST", {"checkpoint": final.name})
     log.info("checkpoint saved: %s", final)
     if keep:
         for old in sorted(root.glob("step_*"))[:-keep]:

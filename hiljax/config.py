@@ -21,7 +21,8 @@ class ConfigError(ValueError):
     """A configuration file or override that cannot be used as written."""
 
 
-def _require(condition: bool, message: str) -> None:
+def require(condition: bool, message: str) -> None:
+    """Raise ConfigError(message) unless `condition`: every config's checks read as a list."""
     if not condition:
         raise ConfigError(message)
 
@@ -59,8 +60,8 @@ class PolicyConfig:
     init_final: float = 0.05  # head weights ~ uniform(-init_final, init_final)
 
     def __post_init__(self):
-        _require(0 < self.std_min < self.std_max, "policy_kwargs: need 0 < std_min < std_max")
-        _require(self.init_final > 0, "policy_kwargs.init_final must be > 0")
+        require(0 < self.std_min < self.std_max, "policy_kwargs: need 0 < std_min < std_max")
+        require(self.init_final > 0, "policy_kwargs.init_final must be > 0")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,38 +134,38 @@ class SACConfig:
             (str(k), tuple(int(d) for d in v)) for k, v in dict(self.input_features).items()
         )
         object.__setattr__(self, "input_features", features)
-        _require(self.continuous_action_dim >= 1, "continuous_action_dim must be >= 1")
-        _require(0.0 < self.discount <= 1.0, f"discount must be in (0, 1], got {self.discount}")
-        _require(self.temperature_init > 0, "temperature_init must be > 0")
-        _require(self.num_critics >= 1, "num_critics must be >= 1")
+        require(self.continuous_action_dim >= 1, "continuous_action_dim must be >= 1")
+        require(0.0 < self.discount <= 1.0, f"discount must be in (0, 1], got {self.discount}")
+        require(self.temperature_init > 0, "temperature_init must be > 0")
+        require(self.num_critics >= 1, "num_critics must be >= 1")
         if self.num_subsample_critics is not None:
-            _require(
+            require(
                 1 <= self.num_subsample_critics <= self.num_critics,
                 f"num_subsample_critics ({self.num_subsample_critics}) must be in "
                 f"[1, num_critics={self.num_critics}]",
             )
         if self.num_discrete_actions is not None:
-            _require(self.num_discrete_actions >= 2, "num_discrete_actions must be >= 2 or null")
+            require(self.num_discrete_actions >= 2, "num_discrete_actions must be >= 2 or null")
         for name in ("critic_lr", "actor_lr", "temperature_lr", "grad_clip_norm"):
-            _require(getattr(self, name) > 0, f"{name} must be > 0")
-        _require(0 < self.critic_target_update_weight <= 1, "critic_target_update_weight in (0, 1]")
+            require(getattr(self, name) > 0, f"{name} must be > 0")
+        require(0 < self.critic_target_update_weight <= 1, "critic_target_update_weight in (0, 1]")
         for name in ("utd_ratio", "policy_update_freq", "latent_dim", "batch_size",
                      "online_buffer_capacity", "offline_buffer_capacity"):
-            _require(getattr(self, name) >= 1, f"{name} must be >= 1, got {getattr(self, name)}")
-        _require(0.0 <= self.online_ratio <= 1.0, "online_ratio must be in [0, 1]")
-        _require(0.0 <= self.image_encoder_dropout < 1.0, "image_encoder_dropout in [0, 1)")
-        _require(self.image_augmentation_pad >= 0, "image_augmentation_pad must be >= 0")
-        _require(
+            require(getattr(self, name) >= 1, f"{name} must be >= 1, got {getattr(self, name)}")
+        require(0.0 <= self.online_ratio <= 1.0, "online_ratio must be in [0, 1]")
+        require(0.0 <= self.image_encoder_dropout < 1.0, "image_encoder_dropout in [0, 1)")
+        require(self.image_augmentation_pad >= 0, "image_augmentation_pad must be >= 0")
+        require(
             self.vision_encoder_name in (None, "resnet10", "cnn"),
             f"vision_encoder_name must be null, 'cnn' or 'resnet10', got {self.vision_encoder_name!r}",
         )
-        _require(
+        require(
             not (self.cache_backbone_features and not self.freeze_vision_encoder),
             "cache_backbone_features needs freeze_vision_encoder (a trained backbone changes)",
         )
         for key, shape in self.input_features.items():
-            _require(all(int(d) > 0 for d in shape), f"input_features[{key!r}] bad shape {shape}")
-        _require(bool(self.input_features), "input_features must name at least one observation")
+            require(all(int(d) > 0 for d in shape), f"input_features[{key!r}] bad shape {shape}")
+        require(bool(self.input_features), "input_features must name at least one observation")
 
     @property
     def image_keys(self) -> tuple[str, ...]:
@@ -204,11 +205,11 @@ class LearnerConfig:
     dataset: str | None = None
 
     def __post_init__(self):
-        _require(self.transport in ("grpc", "zmq", "inproc"),
+        require(self.transport in ("grpc", "zmq", "inproc"),
                  f"transport must be grpc, zmq or inproc, got {self.transport!r}")
         for name in ("save_freq", "log_freq", "keep_checkpoints"):
-            _require(getattr(self, name) >= 1, f"{name} must be >= 1")
-        _require(self.max_payload_mb > 0, "max_payload_mb must be > 0")
+            require(getattr(self, name) >= 1, f"{name} must be >= 1")
+        require(self.max_payload_mb > 0, "max_payload_mb must be > 0")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -230,13 +231,13 @@ class ActorConfig:
     seed: int = 0
 
     def __post_init__(self):
-        _require(self.transport in ("grpc", "zmq", "inproc"),
+        require(self.transport in ("grpc", "zmq", "inproc"),
                  f"transport must be grpc, zmq or inproc, got {self.transport!r}")
-        _require(self.update_parameters_at in ("episode", "immediately"),
+        require(self.update_parameters_at in ("episode", "immediately"),
                  "update_parameters_at must be 'episode' or 'immediately'")
-        _require(self.fps is None or self.fps > 0, "fps must be > 0 or null")
-        _require(self.warmup_steps is None or self.warmup_steps >= 0, "warmup_steps >= 0")
-        _require(self.send_every_steps is None or self.send_every_steps >= 1,
+        require(self.fps is None or self.fps > 0, "fps must be > 0 or null")
+        require(self.warmup_steps is None or self.warmup_steps >= 0, "warmup_steps >= 0")
+        require(self.send_every_steps is None or self.send_every_steps >= 1,
                  "send_every_steps must be >= 1 or null")
 
     @property
@@ -258,7 +259,7 @@ def _convert(value: Any, annotation: Any, where: str) -> Any:
     args = typing.get_args(annotation)
     if origin in (typing.Union, types.UnionType):
         if value is None:
-            _require(type(None) in args, f"{where}: null is not allowed")
+            require(type(None) in args, f"{where}: null is not allowed")
             return None
         non_none = [a for a in args if a is not type(None)]
         errors = []
@@ -271,29 +272,29 @@ def _convert(value: Any, annotation: Any, where: str) -> Any:
     if dataclasses.is_dataclass(annotation):
         if isinstance(value, annotation):
             return value
-        _require(isinstance(value, dict), f"{where}: expected an object, got {value!r}")
+        require(isinstance(value, dict), f"{where}: expected an object, got {value!r}")
         return from_dict(annotation, value, where)
     if origin is tuple:
-        _require(isinstance(value, (list, tuple)), f"{where}: expected a list, got {value!r}")
+        require(isinstance(value, (list, tuple)), f"{where}: expected a list, got {value!r}")
         inner = args[0] if args else Any
         return tuple(_convert(v, inner, f"{where}[{i}]") for i, v in enumerate(value))
     if origin is dict:
-        _require(isinstance(value, dict), f"{where}: expected an object, got {value!r}")
+        require(isinstance(value, dict), f"{where}: expected an object, got {value!r}")
         _, val_t = args if args else (Any, Any)
         return {k: _convert(v, val_t, f"{where}[{k!r}]") for k, v in value.items()}
     if annotation is bool:
-        _require(isinstance(value, bool), f"{where}: expected true/false, got {value!r}")
+        require(isinstance(value, bool), f"{where}: expected true/false, got {value!r}")
         return value
     if annotation is int:
-        _require(isinstance(value, int) and not isinstance(value, bool),
+        require(isinstance(value, int) and not isinstance(value, bool),
                  f"{where}: expected an integer, got {value!r}")
         return value
     if annotation is float:
-        _require(isinstance(value, (int, float)) and not isinstance(value, bool),
+        require(isinstance(value, (int, float)) and not isinstance(value, bool),
                  f"{where}: expected a number, got {value!r}")
         return float(value)
     if annotation is str:
-        _require(isinstance(value, str), f"{where}: expected a string, got {value!r}")
+        require(isinstance(value, str), f"{where}: expected a string, got {value!r}")
         return value
     return value
 
@@ -303,7 +304,7 @@ def from_dict(cls: type[T], data: dict, where: str = "") -> T:
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls) if f.init}
     unknown = sorted(set(data) - names)
-    _require(not unknown, f"{where or cls.__name__}: unknown field(s) {unknown}; "
+    require(not unknown, f"{where or cls.__name__}: unknown field(s) {unknown}; "
                           f"known: {sorted(names)}")
     kwargs = {k: _convert(v, hints[k], f"{where}.{k}" if where else k) for k, v in data.items()}
     try:
@@ -338,16 +339,16 @@ def apply_overrides(data: dict, overrides: list[str], prefix_alias: str | None =
     data = json.loads(json.dumps(data))  # deep copy, JSON types only
     for item in overrides:
         item = item.removeprefix("--")
-        _require("=" in item, f"override {item!r} must look like key.path=value")
+        require("=" in item, f"override {item!r} must look like key.path=value")
         path, text = item.split("=", 1)
         keys = path.split(".")
         if prefix_alias and keys[0] == prefix_alias:
             keys = keys[1:]
-        _require(bool(keys) and all(keys), f"override {item!r}: empty key")
+        require(bool(keys) and all(keys), f"override {item!r}: empty key")
         node = data
         for key in keys[:-1]:
             node = node.setdefault(key, {})
-            _require(isinstance(node, dict), f"override {item!r}: {key} is not an object")
+            require(isinstance(node, dict), f"override {item!r}: {key} is not an object")
         node[keys[-1]] = _parse_override_value(text)
     return data
 
@@ -360,7 +361,7 @@ def read_json_object(path: str | Path) -> dict:
         raise ConfigError(f"config file not found: {path}") from exc
     except json.JSONDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid JSON: {exc}") from exc
-    _require(isinstance(data, dict), f"config file {path} must hold a JSON object")
+    require(isinstance(data, dict), f"config file {path} must hold a JSON object")
     return data
 
 

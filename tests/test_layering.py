@@ -23,6 +23,7 @@ RULES: list[tuple[str, set[str]]] = [
     ("hiljax._ik", {"hiljax", "transport"} | JAX_WORLD),
     ("hiljax.buffer", {"hiljax", "transport"} | JAX_WORLD),
     ("hiljax.array_file", {"hiljax", "transport"} | JAX_WORLD),
+    ("hiljax.files", {"hiljax", "transport"} | JAX_WORLD),
     ("hiljax.control", {"hiljax.envs", "hiljax.networks", "hiljax.agents", "hiljax.classifier",
                         "hiljax.learner", "hiljax.actor", "hiljax.buffer", "transport"} | JAX_WORLD),
     ("hiljax.envs", {"hiljax.networks", "hiljax.agents", "hiljax.classifier", "hiljax.learner",

@@ -14,7 +14,7 @@ import dataclasses
 import functools
 from pathlib import Path
 
-from hiljax.config import ConfigError, is_image_key, load_config
+from hiljax.config import is_image_key, load_config, require
 
 MODEL_NAMES = ("resnet10", "cnn")
 # Fields no compiled computation reads (schedule, split, threshold, weight file); see
@@ -23,10 +23,6 @@ _NOT_COMPILED = ("pretrained_vision_weights", "max_steps", "eval_every", "patien
                  "validation_fraction", "seed", "success_class", "threshold",
                  "threshold_min_precision")
 
-
-def _require(condition: bool, message: str) -> None:
-    if not condition:
-        raise ConfigError(message)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,37 +71,37 @@ class ClassifierConfig:
 
     def __post_init__(self):
         object.__setattr__(self, "image_keys", tuple(self.image_keys))
-        _require(self.num_classes >= 2, f"num_classes must be >= 2, got {self.num_classes}")
+        require(self.num_classes >= 2, f"num_classes must be >= 2, got {self.num_classes}")
         for name in ("hidden_dim", "latent_dim", "image_embedding_pooling_dim", "batch_size",
                      "max_steps", "eval_every", "patience"):
             value = getattr(self, name)
-            _require(value >= 1, f"{name} must be >= 1, got {value}")
-        _require(self.min_delta >= 0.0, f"min_delta must be >= 0, got {self.min_delta}")
-        _require(0.0 <= self.dropout_rate < 1.0,
+            require(value >= 1, f"{name} must be >= 1, got {value}")
+        require(self.min_delta >= 0.0, f"min_delta must be >= 0, got {self.min_delta}")
+        require(0.0 <= self.dropout_rate < 1.0,
                  f"dropout_rate must be in [0, 1), got {self.dropout_rate}")
-        _require(self.model_name in MODEL_NAMES,
+        require(self.model_name in MODEL_NAMES,
                  f"model_name must be one of {MODEL_NAMES}, got {self.model_name!r}")
-        _require(self.pretrained_vision_weights is None or self.model_name == "resnet10",
+        require(self.pretrained_vision_weights is None or self.model_name == "resnet10",
                  "pretrained_vision_weights needs model_name 'resnet10'")
         for key in self.image_keys:
-            _require(is_image_key(key), f"image_keys: {key!r} is not an observation.images.* key")
-        _require(len(set(self.image_keys)) == len(self.image_keys), "image_keys has duplicates")
-        _require(self.learning_rate > 0, f"learning_rate must be > 0, got {self.learning_rate}")
-        _require(self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}")
-        _require(self.grad_clip_norm > 0, f"grad_clip_norm must be > 0, got {self.grad_clip_norm}")
-        _require(self.batch_size >= self.num_classes,
+            require(is_image_key(key), f"image_keys: {key!r} is not an observation.images.* key")
+        require(len(set(self.image_keys)) == len(self.image_keys), "image_keys has duplicates")
+        require(self.learning_rate > 0, f"learning_rate must be > 0, got {self.learning_rate}")
+        require(self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}")
+        require(self.grad_clip_norm > 0, f"grad_clip_norm must be > 0, got {self.grad_clip_norm}")
+        require(self.batch_size >= self.num_classes,
                  f"batch_size ({self.batch_size}) must hold one frame of each of the "
                  f"{self.num_classes} classes")
-        _require(0.0 <= self.validation_fraction < 1.0,
+        require(0.0 <= self.validation_fraction < 1.0,
                  f"validation_fraction must be in [0, 1), got {self.validation_fraction}")
         if self.success_class is not None:
-            _require(0 <= self.success_class < self.num_classes,
+            require(0 <= self.success_class < self.num_classes,
                      f"success_class must be in [0, {self.num_classes}), got {self.success_class}")
-            _require(self.num_classes > 2 or self.success_class == 1,
+            require(self.num_classes > 2 or self.success_class == 1,
                      "a binary classifier's success_class is 1 (its one logit is P(label 1))")
-        _require(0.0 <= self.threshold <= 1.0, f"threshold must be in [0, 1], got {self.threshold}")
+        require(0.0 <= self.threshold <= 1.0, f"threshold must be in [0, 1], got {self.threshold}")
         if self.threshold_min_precision is not None:
-            _require(0.0 < self.threshold_min_precision <= 1.0,
+            require(0.0 < self.threshold_min_precision <= 1.0,
                      "threshold_min_precision must be in (0, 1] or null")
 
     @property

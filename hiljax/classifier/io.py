@@ -26,6 +26,7 @@ from safetensors import safe_open
 from safetensors.numpy import save_file
 
 from hiljax.config import ConfigError, from_dict, to_dict
+from hiljax.files import write_atomic, write_json_atomic
 
 from .config import ClassifierConfig
 from .model import backbone_feature_shapes, init_backbone_params, init_network_params
@@ -55,7 +56,7 @@ def save_classifier(classifier: RewardClassifier, path: str | os.PathLike,
         tensors.update({f"{part}/{name}": np.ascontiguousarray(v) for name, v in flat.items()})
     metadata = {"format": FORMAT, "version": str(VERSION),
                 "crc32": json.dumps({name: _crc(v) for name, v in tensors.items()})}
-    _write_atomic(directory / WEIGHTS_FILE, lambda tmp: save_file(tensors, str(tmp), metadata))
+    write_atomic(directory / WEIGHTS_FILE, lambda tmp: save_file(tensors, str(tmp), metadata))
     document = {
         "format": FORMAT,
         "version": VERSION,
@@ -64,8 +65,7 @@ def save_classifier(classifier: RewardClassifier, path: str | os.PathLike,
         "threshold": classifier.threshold,
         "metrics": classifier.metrics,
     }
-    text = json.dumps(document, indent=2, default=_json_default) + "\n"
-    _write_atomic(directory / CONFIG_FILE, lambda tmp: tmp.write_text(text))
+    write_json_atomic(directory / CONFIG_FILE, document)
     return directory
 
 
@@ -189,20 +189,3 @@ def _crc(array: np.ndarray) -> int:
 def _listed(names: list[str]) -> str:
     more = f" and {len(names) - _MAX_LISTED} more" if len(names) > _MAX_LISTED else ""
     return ", ".join(names[:_MAX_LISTED]) + more
-
-
-def _write_atomic(path: Path, write) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _json_default(value):
-    if isinstance(value, (np.floating, np.integer)):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"cannot store {type(value).__name__} in config.json")

@@ -13,7 +13,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .format import DatasetError, write_bytes_atomic
+from hiljax.files import write_bytes_atomic
+
+from .format import DatasetError
 
 ARROW_TYPES = {"float32": pa.float32(), "float64": pa.float64(), "int32": pa.int32(),
                "int64": pa.int64(), "bool": pa.bool_()}

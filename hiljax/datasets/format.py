@@ -16,12 +16,8 @@ fixed-size lists, "image" features the Hugging Face image struct {bytes: PNG, pa
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-
-import numpy as np
 
 CODEBASE_VERSION = "v3.0"
 CHUNKS_SIZE = 1000  # files per chunk directory (LeRobot's default)
@@ -96,33 +92,6 @@ def image_hw(feature: Mapping) -> tuple[int, int]:
     channel_first = (len(names) == 3 and str(names[0]).startswith("c")) or (
         shape[0] == 3 and shape[-1] != 3)
     return (shape[1], shape[2]) if channel_first else (shape[0], shape[1])
-
-
-def write_json_atomic(path: Path, data) -> None:
-    write_bytes_atomic(path, (json.dumps(data, indent=2, default=_json_default) + "\n").encode())
-
-
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Readers never see half a file: write beside it, then rename over it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _json_default(value):
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, tuple):
-        return list(value)
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
 def read_json(path: Path, what: str) -> dict:

@@ -13,6 +13,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from hiljax.files import write_atomic
+
 from .format import DatasetError
 
 DEFAULT_VCODEC = "libsvtav1"
@@ -46,17 +48,18 @@ def encode_video(frames: np.ndarray, path: Path, fps: int, vcodec: str = DEFAULT
     if height % 2 or width % 2:
         raise DatasetError(f"yuv420p video needs even frame sizes, got {width}x{height}; "
                            "resize the camera or record images instead (video: false)")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.partial")
-    with av.open(str(tmp), "w", format="mp4") as container:
-        stream = container.add_stream(vcodec, rate=fps)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.options = {"g": str(gop), "crf": str(crf)}
-        for frame in frames:
-            image = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
-            container.mux(stream.encode(image))
-        container.mux(stream.encode())
-    os.replace(tmp, path)
+
+    def write(tmp: Path) -> None:
+        with av.open(str(tmp), "w", format="mp4") as container:
+            stream = container.add_stream(vcodec, rate=fps)
+            stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+            stream.options = {"g": str(gop), "crf": str(crf)}
+            for frame in frames:
+                image = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+                container.mux(stream.encode(image))
+            container.mux(stream.encode())
+
+    write_atomic(path, write)
 
 
 def decode_video(path: Path, start_s: float | None = None, end_s: float | None = None

@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from hiljax.files import write_json_atomic
+
 from . import arrow, stats
 from .format import (
     CHUNKS_SIZE,
@@ -32,7 +34,6 @@ from .format import (
     DatasetError,
     check_features,
     chunk_and_file,
-    write_json_atomic,
 )
 from .media import DEFAULT_VCODEC, encode_png, encode_video
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from hiljax.config import ConfigError, FrozenMapping, load_config
+from hiljax.config import FrozenMapping, load_config, require
 
 ROBOT_TYPES = ("sim_so100", "fake", "so100", "gym_hil")
 # "leader" / "leader_automatic" are the reference's leader-arm modes (no leader arm here);
@@ -23,10 +23,6 @@ CONTROL_MODES = ("gamepad", "gamepad_hid", "keyboard", "leader", "leader_automat
 REWARD_CLASSIFIER_MODES = ("override", "max")
 ENV_MODES = ("record", "replay")
 
-
-def _require(condition: bool, message: str) -> None:
-    if not condition:
-        raise ConfigError(message)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,10 +45,10 @@ class RobotConfig:
     realtime: bool | None = None
 
     def __post_init__(self):
-        _require(self.type in ROBOT_TYPES,
+        require(self.type in ROBOT_TYPES,
                  f"robot.type must be one of {ROBOT_TYPES}, got {self.type!r}")
-        _require(self.image_size >= 8, f"robot.image_size must be >= 8, got {self.image_size}")
-        _require(len(set(self.cameras)) == len(self.cameras), "robot.cameras has duplicates")
+        require(self.image_size >= 8, f"robot.image_size must be >= 8, got {self.image_size}")
+        require(len(set(self.cameras)) == len(self.cameras), "robot.cameras has duplicates")
 
     @property
     def is_real(self) -> bool:
@@ -60,17 +56,17 @@ class RobotConfig:
 
 
 def _frozen_bounds(bounds) -> FrozenMapping:
-    _require(isinstance(bounds, dict) and set(bounds) == {"min", "max"},
+    require(isinstance(bounds, dict) and set(bounds) == {"min", "max"},
              f"ee_action_space_params.bounds needs exactly 'min' and 'max', got {bounds!r}")
     out = {}
     for key in ("min", "max"):
         value = bounds[key]
-        _require(isinstance(value, (list, tuple)) and len(value) == 3
+        require(isinstance(value, (list, tuple)) and len(value) == 3
                  and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value),
                  f"ee_action_space_params.bounds.{key} must be 3 numbers (x, y, z metres), "
                  f"got {value!r}")
         out[key] = tuple(float(v) for v in value)
-    _require(all(lo < hi for lo, hi in zip(out["min"], out["max"])),
+    require(all(lo < hi for lo, hi in zip(out["min"], out["max"])),
              f"ee_action_space_params.bounds: need min < max on every axis, got {out}")
     return FrozenMapping(out)
 
@@ -94,8 +90,8 @@ class EEActionSpaceConfig:
         object.__setattr__(self, "bounds", _frozen_bounds(dict(self.bounds)))
         for axis in "xyz":
             step = getattr(self, f"{axis}_step_size")
-            _require(step > 0, f"ee_action_space_params.{axis}_step_size must be > 0, got {step}")
-        _require(self.control_mode is None or self.control_mode in CONTROL_MODES,
+            require(step > 0, f"ee_action_space_params.{axis}_step_size must be > 0, got {step}")
+        require(self.control_mode is None or self.control_mode in CONTROL_MODES,
                  f"ee_action_space_params.control_mode must be null or one of {CONTROL_MODES}, "
                  f"got {self.control_mode!r}")
 
@@ -133,19 +129,19 @@ class SimOperatorConfig:
 
     def __post_init__(self):
         where = "wrapper.sim_operator"
-        _require(self.demo_episodes >= 0, f"{where}.demo_episodes must be >= 0")
+        require(self.demo_episodes >= 0, f"{where}.demo_episodes must be >= 0")
         for name in ("p_start", "p_end"):
             value = getattr(self, name)
-            _require(0.0 <= value <= 1.0, f"{where}.{name} must be in [0, 1], got {value}")
-        _require(self.decay_episodes >= 0, f"{where}.decay_episodes must be >= 0")
-        _require(self.stuck_patience >= 1, f"{where}.stuck_patience must be >= 1")
+            require(0.0 <= value <= 1.0, f"{where}.{name} must be in [0, 1], got {value}")
+        require(self.decay_episodes >= 0, f"{where}.decay_episodes must be >= 0")
+        require(self.stuck_patience >= 1, f"{where}.stuck_patience must be >= 1")
         for name in ("progress_threshold", "drift_tolerance", "max_tip_cube_distance",
                      "release_progress"):
             value = getattr(self, name)
-            _require(value > 0, f"{where}.{name} must be > 0 (metres), got {value}")
-        _require(self.finish_after_takeovers is None or self.finish_after_takeovers >= 1,
+            require(value > 0, f"{where}.{name} must be > 0 (metres), got {value}")
+        require(self.finish_after_takeovers is None or self.finish_after_takeovers >= 1,
                  f"{where}.finish_after_takeovers must be >= 1 or null")
-        _require(1 <= self.min_intervention_steps <= self.max_intervention_steps,
+        require(1 <= self.min_intervention_steps <= self.max_intervention_steps,
                  f"{where}: need 1 <= min_intervention_steps <= max_intervention_steps, got "
                  f"{self.min_intervention_steps}, {self.max_intervention_steps}")
 
@@ -164,7 +160,7 @@ def _frozen_crops(crops) -> FrozenMapping | None:
         return None
     out = {}
     for key, value in dict(crops).items():
-        _require(len(value) == 4 and all(isinstance(v, int) and v >= 0 for v in value)
+        require(len(value) == 4 and all(isinstance(v, int) and v >= 0 for v in value)
                  and value[2] > 0 and value[3] > 0,
                  f"crop_params_dict[{key!r}] must be [top, left, height, width] (pixels, "
                  f"height and width > 0), got {list(value)}")
@@ -204,19 +200,19 @@ class EnvWrapperConfig:
 
     def __post_init__(self):
         object.__setattr__(self, "crop_params_dict", _frozen_crops(self.crop_params_dict))
-        _require(self.resize_size is None or (len(self.resize_size) == 2
+        require(self.resize_size is None or (len(self.resize_size) == 2
                                               and min(self.resize_size) > 0),
                  f"resize_size must be [height, width] > 0, got {self.resize_size}")
-        _require(self.control_time_s > 0, f"control_time_s must be > 0, got {self.control_time_s}")
-        _require(self.reset_time_s >= 0, f"reset_time_s must be >= 0, got {self.reset_time_s}")
+        require(self.control_time_s > 0, f"control_time_s must be > 0, got {self.control_time_s}")
+        require(self.reset_time_s >= 0, f"reset_time_s must be >= 0, got {self.reset_time_s}")
         if self.fixed_reset_joint_positions is not None:
-            _require(len(self.fixed_reset_joint_positions) in (5, 6),
+            require(len(self.fixed_reset_joint_positions) in (5, 6),
                      "fixed_reset_joint_positions: 5 arm joints (degrees), optionally + gripper")
         if self.gripper_quantization_threshold is not None:
-            _require(0.0 <= self.gripper_quantization_threshold < 1.0,
+            require(0.0 <= self.gripper_quantization_threshold < 1.0,
                      "gripper_quantization_threshold must be in [0, 1) or null")
         if self.joint_masking_action_space is not None:
-            _require(any(self.joint_masking_action_space),
+            require(any(self.joint_masking_action_space),
                      "joint_masking_action_space masks every action dimension")
 
 
@@ -248,17 +244,17 @@ class HILSerlRobotEnvConfig:
     number_of_steps_after_success: int = 0
 
     def __post_init__(self):
-        _require(self.fps > 0, f"fps must be > 0, got {self.fps}")
-        _require(self.mode is None or self.mode in ENV_MODES,
+        require(self.fps > 0, f"fps must be > 0, got {self.fps}")
+        require(self.mode is None or self.mode in ENV_MODES,
                  f"mode must be null or one of {ENV_MODES}, got {self.mode!r}")
-        _require(0.0 <= self.reward_classifier_threshold <= 1.0,
+        require(0.0 <= self.reward_classifier_threshold <= 1.0,
                  "reward_classifier_threshold must be in [0, 1]")
-        _require(self.reward_classifier_mode in REWARD_CLASSIFIER_MODES,
+        require(self.reward_classifier_mode in REWARD_CLASSIFIER_MODES,
                  f"reward_classifier_mode must be one of {REWARD_CLASSIFIER_MODES}")
-        _require(self.num_episodes >= 0 and self.number_of_steps_after_success >= 0,
+        require(self.num_episodes >= 0 and self.number_of_steps_after_success >= 0,
                  "num_episodes and number_of_steps_after_success must be >= 0")
         if self.robot.type == "gym_hil":
-            _require(self.task.startswith("Panda"),
+            require(self.task.startswith("Panda"),
                      f"robot.type gym_hil needs task = a gym_hil env id such as "
                      f"'PandaPickCubeBase-v0', got {self.task!r}")
 

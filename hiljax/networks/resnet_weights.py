@@ -38,6 +38,7 @@ import numpy as np
 from safetensors import safe_open
 from safetensors.numpy import save_file
 
+from hiljax.files import write_atomic
 from hiljax.networks.resnet import resnet10_param_shapes
 
 log = logging.getLogger(__name__)
@@ -337,12 +338,8 @@ def save_resnet10(path: PathLike, params: Mapping) -> None:
     path = Path(path)
     flat = {key: np.asarray(value) for key, value in _flatten(_unwrap_params(params)).items()}
     arrays = _checked(flat, "params to save")
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        save_file(arrays, str(tmp), metadata=dict(HILJAX_METADATA))
-        os.replace(tmp, path)  # never leave a half-written weight file behind
-    finally:
-        tmp.unlink(missing_ok=True)
+    # never leave a half-written weight file behind
+    write_atomic(path, lambda tmp: save_file(arrays, str(tmp), metadata=dict(HILJAX_METADATA)))
 
 
 # ---------------------------------------------------------------------------------------------
