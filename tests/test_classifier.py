@@ -485,6 +485,10 @@ def test_every_plot_returns_a_figure_and_writes_a_png(data, trained, tmp_path):
                                           path=tmp_path / "pr.png"),
         "grid": plots.plot_frame_grid(data.images, data.labels, probabilities, max_frames=10,
                                       columns=5, path=tmp_path / "grid.png"),
+        "episodes": plots.plot_episode_probabilities(probabilities, data.labels,
+                                                     data.episode_index, classifier.threshold,
+                                                     max_episodes=3,
+                                                     path=tmp_path / "episodes.png"),
     }
     for name, figure in figures.items():
         assert isinstance(figure, Figure), name

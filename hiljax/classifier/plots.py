@@ -17,8 +17,8 @@ from matplotlib.figure import Figure
 from .analysis import confusion_matrix, pick_threshold, precision_recall_curve
 from .training import TrainingHistory
 
-__all__ = ["pick_threshold", "plot_confusion_matrix", "plot_frame_grid",
-           "plot_precision_recall", "plot_training_curves"]
+__all__ = ["pick_threshold", "plot_confusion_matrix", "plot_episode_probabilities",
+           "plot_frame_grid", "plot_precision_recall", "plot_training_curves"]
 
 PathLike = str | os.PathLike
 
@@ -87,6 +87,31 @@ def plot_precision_recall(probabilities, labels, min_precision: float = 0.95,
     ax.set_xlabel("threshold on P(success)")
     ax.grid(alpha=0.3)
     ax.legend(loc="lower left")
+    return _finish(figure, path)
+
+
+def plot_episode_probabilities(probabilities, labels, episode_index, threshold: float,
+                               max_episodes: int = 6, path: PathLike | None = None) -> Figure:
+    """P(success) frame by frame along whole episodes, the frames labelled success shaded and
+    the threshold drawn: where the classifier fires in an episode, and how early or late."""
+    probabilities = np.asarray(probabilities, np.float64).reshape(-1)
+    labels = np.asarray(labels).reshape(-1)
+    episode_index = np.asarray(episode_index).reshape(-1)
+    episodes = np.unique(episode_index)[:max_episodes]
+    figure = Figure(figsize=(10, 1.5 + 1.1 * len(episodes)))
+    axes = np.atleast_1d(figure.subplots(len(episodes), 1, sharex=True, squeeze=False)[:, 0])
+    for ax, episode in zip(axes, episodes):
+        rows = np.flatnonzero(episode_index == episode)
+        steps = np.arange(len(rows))
+        ax.fill_between(steps, 0, 1, where=labels[rows] >= 1, step="mid", color="tab:green",
+                        alpha=0.15, label="labelled success")
+        ax.plot(steps, probabilities[rows], marker=".", label="P(success)")
+        ax.axhline(threshold, color="tab:red", linestyle="--", label=f"threshold {threshold:.2f}")
+        ax.set_ylim(-0.05, 1.05)
+        ax.set_ylabel(f"ep {int(episode)}")
+        ax.grid(alpha=0.3)
+    axes[0].legend(loc="upper left", fontsize=8)
+    axes[-1].set_xlabel("frame in episode")
     return _finish(figure, path)
 
 
