@@ -257,3 +257,17 @@ def test_video_ranges_are_found_by_seeking_past_sparse_keyframes(tmp_path):
     assert np.abs(picked[..., 0].mean(axis=(1, 2)) - [120, 140, 176]).max() < 4
     with pytest.raises(DatasetError, match="no frames between"):
         decode_video(tmp_path / "v.mp4", 7.0, 8.0)
+
+
+def test_summary_command(tmp_path, capsys):
+    from hiljax.datasets.__main__ import main
+
+    write(tmp_path / "ds", use_videos=False)
+    assert main([str(tmp_path / "ds"), "--episodes"]) == 0
+    out = capsys.readouterr().out
+    assert "3 episodes, 12 frames at 10 fps" in out and "['pick the cube']" in out
+    assert "frames with next.reward >= 1: 3 of 12" in out
+    assert "episode     1:    3 frames, success yes" in out
+    (tmp_path / "ds/meta/info.json").unlink()
+    assert main([str(tmp_path / "ds")]) == 1
+    assert "info.json is missing" in capsys.readouterr().err
