@@ -17,8 +17,9 @@ from .reader import LeRobotDataset, read_dataset
 
 
 def summary(dataset: LeRobotDataset) -> list[str]:
-    lines = [f"{dataset.root}: LeRobot {dataset.info.get('codebase_version')}, "
-             f"{dataset.num_episodes} episodes, {dataset.num_frames} frames at {dataset.fps:g} fps",
+    version = dataset.info.get("codebase_version")
+    lines = [(f"{dataset.root}: LeRobot {version}, {dataset.num_episodes} episodes, "
+              f"{dataset.num_frames} frames at {dataset.fps:g} fps"),
              f"tasks: {dataset.tasks or '(none)'}"]
     for key, spec in dataset.features.items():
         lines.append(f"  {key:<40} {spec['dtype']:<8} {list(spec['shape'])}")
