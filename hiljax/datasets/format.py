@@ -60,10 +60,6 @@ def chunk_and_file(position: int) -> dict[str, int]:
     return {"chunk_index": position // CHUNKS_SIZE, "file_index": position % CHUNKS_SIZE}
 
 
-def is_media(feature: Mapping) -> bool:
-    return feature["dtype"] in MEDIA_DTYPES
-
-
 def check_features(features: Mapping[str, Mapping], where: str) -> dict[str, dict]:
     """Validate a `features` mapping; returns it with shapes as tuples. Raises DatasetError."""
     checked = {}
