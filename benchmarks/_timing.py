@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import resource
 import statistics
-import logging
 import time
 from collections.abc import Callable
 

@@ -43,16 +43,23 @@ import jax
 import jax.monitoring
 import jax.numpy as jnp
 import numpy as np
+from _learner_report import print_report  # noqa: E402  (benchmarks/ is on sys.path)
+from _timing import (  # noqa: E402
+    CompileWatch,
+    OtherCpu,
+    block,
+    flops_of,
+    matmul_gflops,
+    peak_rss_mb,
+    rss_mb,
+    time_calls,
+)
 from tqdm import tqdm
 
-from _learner_report import print_report  # noqa: E402  (benchmarks/ is on sys.path)
-from _timing import (CompileWatch, OtherCpu, block, flops_of, matmul_gflops, peak_rss_mb,  # noqa: E402
-                     rss_mb, time_calls)
-
 from hiljax.agents import sac
-from hiljax.buffer import ReplayBuffer
 from hiljax.config import CriticNetworkConfig, SACConfig
 from hiljax.networks.augment import random_shift_nd
+from hiljax.storage.buffer import ReplayBuffer
 
 log = logging.getLogger("learner_throughput")
 

@@ -30,7 +30,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from transport import codec
-from transport.factory import make_actor_transport, make_learner_transport
+from transport.factory import NETWORK_KINDS, make_actor_transport, make_learner_transport
 
 STEPS = 100
 # LeRobot's own LearnerService and actor code (torch.save payloads, float32 images) on this
@@ -209,7 +209,7 @@ def run(quick: bool) -> dict:
     }
     figures = {"raw_tcp_mb_per_s": measure_raw_tcp(500 if quick else 2000)}
     print(f"raw loopback TCP: {figures['raw_tcp_mb_per_s']:.0f} MB/s (physical ceiling)")
-    for kind in ("grpc", "zmq"):
+    for kind in NETWORK_KINDS:
         image = measure_episodes(kind, images=True, episodes=counts["image"])
         state = measure_episodes(kind, images=False, episodes=counts["state"])
         push = measure_pushes(kind, counts["pushes"])

@@ -15,13 +15,13 @@ import os
 import time
 from dataclasses import dataclass, field
 
-import jax
 import numpy as np
 
 from hiljax import wire
-from hiljax.agents.sac import SACAgent, sample_actions
 from hiljax.config import ActorConfig
-from hiljax.learner import backbone_digest
+from hiljax.networks.backbone import frozen_backbone
+from hiljax.policy import Policy, make_policy
+from hiljax.transition import STEP_FIELD_NAMES, complementary_info
 from transport.errors import PayloadError, TransportFull
 from transport.interface import ActorTransport
 
@@ -33,21 +33,20 @@ class EpisodeRecorder:
     """Frames (T + 1 observations) and per-step fields of one episode."""
 
     frames: dict[str, list] = field(default_factory=dict)
-    steps: dict[str, list] = field(default_factory=lambda: {n: [] for n in wire.STEP_FIELDS})
+    steps: dict[str, list] = field(default_factory=lambda: {n: [] for n in STEP_FIELD_NAMES})
 
     def start(self, observation: dict) -> None:
         self.frames = {k: [np.asarray(v)] for k, v in observation.items()}
-        self.steps = {n: [] for n in wire.STEP_FIELDS}
+        self.steps = {n: [] for n in STEP_FIELD_NAMES}
 
     def record(self, action, reward, next_observation, terminated, truncated, info) -> None:
         for key, value in next_observation.items():
             self.frames[key].append(np.asarray(value))
-        self.steps["actions"].append(np.asarray(action, np.float32))
-        self.steps["rewards"].append(float(reward))
-        self.steps["dones"].append(bool(terminated))
-        self.steps["truncateds"].append(bool(truncated))
-        self.steps["is_intervention"].append(bool(info.get("is_intervention", False)))
-        self.steps["discrete_penalty"].append(float(info.get("discrete_penalty", 0.0)))
+        values = {"actions": np.asarray(action, np.float32), "rewards": float(reward),
+                  "dones": bool(terminated), "truncateds": bool(truncated),
+                  **complementary_info(info)}
+        for name, value in values.items():
+            self.steps[name].append(value)
 
     def __len__(self) -> int:
         return len(self.steps["rewards"])
@@ -84,23 +83,17 @@ class Actor:
     def __init__(self, config: ActorConfig, env, transport: ActorTransport):
         self.config, self.env, self.transport = config, env, transport
         self.policy_config = config.policy
-        self.rng = np.random.default_rng(config.seed)
-        self.key = jax.random.key(config.seed)
-        self.version, self.actor_params, self._pending = -1, None, None
+        self.version, self._pending = -1, None
+        self.policy: Policy | None = None  # until the learner's first parameters arrive
         self.interaction_step = 0
         self.episodes_sent = self.episodes_dropped = 0
         self._seq = 0
-        self.backbone = self._local_frozen_backbone()
-        self._backbone_digest = backbone_digest(self.backbone) if self.backbone else None
+        # Built from the config exactly as the learner builds it (seed or weights file); the
+        # digest in each parameters payload proves both sides hold the same weights.
+        self.backbone = frozen_backbone(self.policy_config)
+        self._backbone_digest = wire.tree_digest(self.backbone) if self.backbone else None
         self.warmup_steps = (config.warmup_steps if config.warmup_steps is not None
                              else self.policy_config.online_step_before_learning)
-
-    def _local_frozen_backbone(self) -> dict:
-        """The frozen backbone, rebuilt exactly as the learner built it (same config and seed)."""
-        if not self.policy_config.image_keys or not self.policy_config.freeze_vision_encoder:
-            return {}
-        policy = self.policy_config
-        return SACAgent.create(policy, jax.random.key(policy.seed)).frozen_backbone_parameters()
 
     # ------------------------------------------------------------------ parameters
     def poll_parameters(self) -> None:
@@ -129,20 +122,22 @@ class Actor:
     def apply_parameters(self) -> None:
         if self._pending is None:
             return
-        self.actor_params = jax.tree.map(jax.numpy.asarray, self._pending.trees["actor"])
+        actor_params = self._pending.trees["actor"]
+        if self.policy is None:
+            self.policy = make_policy(self.policy_config, actor_params, self.backbone,
+                                      seed=self.config.seed,
+                                      deterministic=self.config.deterministic)
+        else:
+            self.policy.load(actor_params)
         if self.version < 0:
             log.info("received the learner's parameters (version %d)", self._pending.version)
         self.version, self._pending = self._pending.version, None
 
     # ------------------------------------------------------------------ acting
     def act(self, observation: dict) -> np.ndarray:
-        if self.actor_params is None or self.interaction_step < self.warmup_steps:
+        if self.policy is None or self.interaction_step < self.warmup_steps:
             return self.env.action_space.sample().astype(np.float32)
-        self.key, key = jax.random.split(self.key)
-        batch = {k: np.asarray(v)[None] for k, v in observation.items()}
-        action = sample_actions(self.policy_config, self.actor_params, self.backbone, batch, key,
-                                deterministic=self.config.deterministic)
-        return np.asarray(action[0], np.float32)
+        return self.policy(observation)
 
     def run_episode(self) -> dict:
         observation, _ = self.env.reset()
@@ -209,36 +204,19 @@ class Actor:
 # Command line.
 
 
-def make_env(env_config):
-    """The env stack, with the reward classifier of `reward_classifier_pretrained_path` loaded
-    here (the env never imports JAX models; it takes the classifier as a callable)."""
-    from hiljax.envs.factory import make_robot_env
-
-    classifier = None
-    if env_config.reward_classifier_pretrained_path:
-        from hiljax.classifier import load_classifier
-
-        classifier = load_classifier(env_config.reward_classifier_pretrained_path)
-        # The env config's threshold decides (as in LeRobot); the one saved with the
-        # classifier (e.g. picked in the notebook) is only reported.
-        log.info("reward classifier %s: success when P >= %.2f (reward_classifier_threshold; "
-                 "saved with the classifier: %.2f)", env_config.reward_classifier_pretrained_path,
-                 env_config.reward_classifier_threshold, classifier.threshold)
-    return make_robot_env(env_config, reward_classifier=classifier)
-
-
 def main(argv: list[str] | None = None) -> int:
     """python -m hiljax.actor --config TRAIN_CONFIG [--transport grpc|zmq] [overrides]"""
     import argparse
     import signal
     import threading
 
-    from hiljax.train_config import check_env_matches_policy, load_train_config
-    from transport.factory import make_actor_transport
+    from hiljax.run.env import make_env
+    from hiljax.run.train_config import check_env_matches_policy, load_train_config
+    from transport.factory import NETWORK_KINDS, make_actor_transport
 
     parser = argparse.ArgumentParser(description="Run the policy on an env and feed a learner.")
     parser.add_argument("--config", help="TrainConfig JSON (default: the simulator run)")
-    parser.add_argument("--transport", choices=("grpc", "zmq"))
+    parser.add_argument("--transport", choices=NETWORK_KINDS)
     parser.add_argument("--learner-address", help="host:port (default: from the config)")
     parser.add_argument("--actor-index", type=int, default=0, help="seed offset and name")
     parser.add_argument("--max-episodes", type=int)

@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import types
 import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
+from transport.factory import KINDS as TRANSPORT_KINDS
+from transport.factory import check_kind
+
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 class ConfigError(ValueError):
@@ -66,6 +71,12 @@ class PolicyConfig:
 
 @dataclasses.dataclass(frozen=True)
 class ActorLearnerConfig:
+    """Where the learner listens and how often it publishes (LeRobot's name and fields).
+
+    LeRobot keeps it inside the policy config; hiljax keeps it beside the policy (in the learner,
+    actor and train configs), so an address never becomes part of a compiled function's key. A
+    `policy.actor_learner_config` in a LeRobot-style file is still read (see `from_dict`)."""
+
     learner_host: str = "127.0.0.1"
     learner_port: int = 50051
     policy_parameters_push_frequency: float = 4.0  # seconds between parameter pushes
@@ -127,7 +138,6 @@ class SACConfig:
     online_step_before_learning: int = 100
     online_steps: int = 1_000_000
     seed: int = 0
-    actor_learner_config: ActorLearnerConfig = ActorLearnerConfig()
 
     def __post_init__(self):
         features = FrozenMapping(
@@ -159,6 +169,11 @@ class SACConfig:
             self.vision_encoder_name in (None, "resnet10", "cnn"),
             f"vision_encoder_name must be null, 'cnn' or 'resnet10', got {self.vision_encoder_name!r}",
         )
+        require(self.pretrained_vision_weights is None or self.vision_encoder_name == "resnet10",
+                "pretrained_vision_weights needs vision_encoder_name 'resnet10' (the weights "
+                "files hiljax reads are ResNet10s)")
+        require(self.shared_encoder, "shared_encoder=false is not supported: the actor and the "
+                "discrete critic read the critic's encoder (LeRobot's default, shared_encoder=true)")
         require(
             not (self.cache_backbone_features and not self.freeze_vision_encoder),
             "cache_backbone_features needs freeze_vision_encoder (a trained backbone changes)",
@@ -191,10 +206,11 @@ class LearnerConfig:
     """
 
     policy: SACConfig = SACConfig()
+    actor_learner_config: ActorLearnerConfig = ActorLearnerConfig()
     output_dir: str = "outputs/learner"
     job_name: str = "hiljax"
     resume: bool = False
-    transport: str = "grpc"  # grpc | zmq | inproc
+    transport: str = "grpc"  # one of transport.factory.KINDS
     save_freq: int = 2000  # optimisation steps between checkpoints
     log_freq: int = 50  # optimisation steps between metric lines
     keep_checkpoints: int = 3
@@ -205,8 +221,7 @@ class LearnerConfig:
     dataset: str | None = None
 
     def __post_init__(self):
-        require(self.transport in ("grpc", "zmq", "inproc"),
-                 f"transport must be grpc, zmq or inproc, got {self.transport!r}")
+        require_transport(self.transport)
         for name in ("save_freq", "log_freq", "keep_checkpoints"):
             require(getattr(self, name) >= 1, f"{name} must be >= 1")
         require(self.max_payload_mb > 0, "max_payload_mb must be > 0")
@@ -217,8 +232,9 @@ class ActorConfig:
     """The actor process: which policy, where the learner is, how to act and send."""
 
     policy: SACConfig = SACConfig()
-    transport: str = "grpc"  # grpc | zmq | inproc
-    learner_address: str | None = None  # None -> policy.actor_learner_config host:port
+    actor_learner_config: ActorLearnerConfig = ActorLearnerConfig()
+    transport: str = "grpc"  # one of transport.factory.KINDS
+    learner_address: str | None = None  # None -> actor_learner_config host:port
     # When new parameters are applied: at episode boundaries (the reference) or immediately.
     update_parameters_at: str = "episode"
     deterministic: bool = False  # act with the policy's mean (evaluation)
@@ -231,8 +247,7 @@ class ActorConfig:
     seed: int = 0
 
     def __post_init__(self):
-        require(self.transport in ("grpc", "zmq", "inproc"),
-                 f"transport must be grpc, zmq or inproc, got {self.transport!r}")
+        require_transport(self.transport)
         require(self.update_parameters_at in ("episode", "immediately"),
                  "update_parameters_at must be 'episode' or 'immediately'")
         require(self.fps is None or self.fps > 0, "fps must be > 0 or null")
@@ -242,8 +257,16 @@ class ActorConfig:
 
     @property
     def address(self) -> str:
-        network = self.policy.actor_learner_config
+        network = self.actor_learner_config
         return self.learner_address or f"{network.learner_host}:{network.learner_port}"
+
+
+def require_transport(kind: str, allowed: tuple[str, ...] = TRANSPORT_KINDS) -> None:
+    """The transport kinds are transport.factory's; configs only check against them."""
+    try:
+        check_kind(kind, allowed)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
 
 
 def is_image_key(key: str) -> bool:
@@ -299,8 +322,33 @@ def _convert(value: Any, annotation: Any, where: str) -> Any:
     return value
 
 
+def _lift_actor_learner_config(cls: type, data: dict, where: str) -> dict:
+    """LeRobot's place for the network settings is `policy.actor_learner_config`; hiljax's is
+    beside the policy. Move it there (its entries win over ones already beside the policy, so a
+    `policy.actor_learner_config.learner_port=...` override still works). A bare SACConfig has no
+    place for it: it is dropped with a warning (old checkpoints and LeRobot policy files)."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    where = f"{where}." if where else ""
+    if cls is SACConfig and "actor_learner_config" in data:
+        log.warning("%sactor_learner_config is not a policy setting in hiljax (it belongs to the "
+                    "learner / actor / train config); ignored here", where)
+        return {k: v for k, v in data.items() if k != "actor_learner_config"}
+    policy = data.get("policy")
+    if not {"policy", "actor_learner_config"} <= names or not isinstance(policy, dict) \
+            or "actor_learner_config" not in policy:
+        return data
+    lifted = policy["actor_learner_config"]
+    require(isinstance(lifted, dict), f"{where}policy.actor_learner_config: expected an object")
+    beside = data.get("actor_learner_config") or {}
+    require(isinstance(beside, dict), f"{where}actor_learner_config: expected an object")
+    data = {**data, "policy": {k: v for k, v in policy.items() if k != "actor_learner_config"}}
+    data["actor_learner_config"] = {**beside, **lifted}
+    return data
+
+
 def from_dict(cls: type[T], data: dict, where: str = "") -> T:
     """Build dataclass `cls` from a plain dict; unknown keys and wrong types raise ConfigError."""
+    data = _lift_actor_learner_config(cls, data, where)
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls) if f.init}
     unknown = sorted(set(data) - names)

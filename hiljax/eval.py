@@ -15,11 +15,11 @@ import json
 import logging
 from pathlib import Path
 
-import jax
 import numpy as np
 
-from hiljax.agents.sac import SACAgent, sample_actions
-from hiljax.checkpoint import CheckpointError, load_checkpoint
+from hiljax.agents.sac import SACAgent
+from hiljax.policy import Policy, make_policy
+from hiljax.run.checkpoint import CheckpointError, load_checkpoint
 
 log = logging.getLogger("hiljax.eval")
 
@@ -35,21 +35,10 @@ def find_checkpoint(path: Path) -> tuple[Path, Path]:
     raise CheckpointError(f"{path} is not a run, checkpoints or step_* directory")
 
 
-class Policy:
-    """The checkpoint's policy as a callable: observation dict -> action."""
-
-    def __init__(self, agent: SACAgent, seed: int = 0, deterministic: bool = True):
-        self.config, self.deterministic = agent.config, deterministic
-        self.actor_params = agent.actor_parameters()
-        self.backbone = agent.frozen_backbone_parameters()
-        self.key = jax.random.key(seed)
-
-    def __call__(self, observation: dict) -> np.ndarray:
-        self.key, key = jax.random.split(self.key)
-        batch = {k: np.asarray(v)[None] for k, v in observation.items()}
-        action = sample_actions(self.config, self.actor_params, self.backbone, batch, key,
-                                deterministic=self.deterministic)
-        return np.asarray(action[0], np.float32)
+def checkpoint_policy(agent: SACAgent, seed: int = 0, deterministic: bool = True) -> Policy:
+    """The checkpoint's policy, exactly as an actor acts with it."""
+    return make_policy(agent.config, agent.actor_parameters(), agent.frozen_backbone_parameters(),
+                       seed=seed, deterministic=deterministic)
 
 
 def evaluate(env, policy: Policy, episodes: int, seed: int = 0) -> dict:
@@ -68,9 +57,9 @@ def evaluate(env, policy: Policy, episodes: int, seed: int = 0) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from hiljax.actor import make_env
     from hiljax.envs.configs import without_interventions
-    from hiljax.train_config import check_env_matches_policy, load_train_config
+    from hiljax.run.env import make_env
+    from hiljax.run.train_config import check_env_matches_policy, load_train_config
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", required=True)
@@ -93,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     log.info("evaluating %s (trained for %d optimisation steps) on %d episodes", state.path, step,
              args.episodes)
     results = {"checkpoint": str(state.path), "checkpoint_step": step,
-               **evaluate(env, Policy(state.agent, args.seed, not args.stochastic),
+               **evaluate(env, checkpoint_policy(state.agent, args.seed, not args.stochastic),
                           args.episodes, args.seed)}
     env.close()
     for key, value in results.items():

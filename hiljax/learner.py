@@ -13,8 +13,6 @@ client's name and dropped; everyone else is still served.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import logging
 import time
 from pathlib import Path
@@ -25,11 +23,17 @@ from tqdm import tqdm
 
 from hiljax import wire
 from hiljax.agents.sac import SACAgent, backbone_features
-from hiljax.buffer import ReplayBuffer, sample_mixed
-from hiljax.checkpoint import (latest_checkpoint, load_checkpoint, rng_from_state, rng_state,
-                               save_checkpoint)
 from hiljax.config import ConfigError, LearnerConfig, SACConfig, is_image_key, to_dict
-from hiljax.metrics import MetricsLogger
+from hiljax.run.checkpoint import (
+    latest_checkpoint,
+    load_checkpoint,
+    rng_from_state,
+    rng_state,
+    save_checkpoint,
+)
+from hiljax.run.metrics import MetricsLogger
+from hiljax.storage.buffer import ReplayBuffer, sample_mixed
+from hiljax.transition import TransitionBatch
 from transport.errors import PayloadError
 from transport.interface import LearnerTransport
 
@@ -43,18 +47,11 @@ def observation_spec(config: SACConfig) -> dict:
     if config.cache_backbone_features and config.image_keys:
         images = {key: jax.ShapeDtypeStruct((1,) + spec[key][0], np.uint8)
                   for key in config.image_keys}
-        params = jax.eval_shape(lambda: SACAgent.create(config, jax.random.key(0)).params)
+        shapes_only = dataclasses.replace(config, pretrained_vision_weights=None)
+        params = jax.eval_shape(lambda: SACAgent.create(shapes_only, jax.random.key(0)).params)
         features = jax.eval_shape(lambda p, i: backbone_features(config, p, i), params, images)
         spec.update({key: (tuple(f.shape[1:]), np.float16) for key, f in features.items()})
     return spec
-
-
-def backbone_digest(params: dict) -> str:
-    """sha256 of the frozen backbone, so an actor can check it holds the same weights."""
-    digest = hashlib.sha256()
-    for leaf in jax.tree.leaves(params):
-        digest.update(np.ascontiguousarray(np.asarray(leaf)).tobytes())
-    return digest.hexdigest()
 
 
 class Learner:
@@ -85,6 +82,9 @@ class Learner:
             if latest_checkpoint(checkpoints) is None:
                 raise ConfigError(f"--resume: no checkpoint in {checkpoints}")
             state = load_checkpoint(checkpoints)
+            # Checkpoints before the transport kept its own state held the filter at the top.
+            transport.restore(state.extra.get("transport")
+                              or {"duplicates": state.extra.get("duplicates")})
             return cls(config, transport, state.agent, state.buffers["online"],
                        state.buffers["offline"], rng_from_state(state.extra["rng"]),
                        state.extra.get("counters"))
@@ -114,7 +114,7 @@ class Learner:
                 self.counters["rejected_payloads"] += 1
                 log.error("dropped an episode from %s: %s", item.client_id, error)
                 continue
-            interventions = batch.is_intervention
+            interventions = batch["is_intervention"]
             if interventions.any():
                 self.offline.add_batch(**batch.select(interventions).as_kwargs())
             inserted += len(batch)
@@ -133,7 +133,7 @@ class Learner:
                              {"client": item.client_id, **stats})
         return inserted
 
-    def _prepare(self, batch: wire.TransitionBatch) -> wire.TransitionBatch:
+    def _prepare(self, batch: TransitionBatch) -> TransitionBatch:
         return buffer_batch(self.config.policy, self.agent.params, batch)
 
     # ------------------------------------------------------------------ train
@@ -166,7 +166,7 @@ class Learner:
     # ------------------------------------------------------------------ parameters
     def push_parameters(self, force: bool = False) -> bool:
         """Publish the newest actor parameters if the push period passed and they changed."""
-        period = self.config.policy.actor_learner_config.policy_parameters_push_frequency
+        period = self.config.actor_learner_config.policy_parameters_push_frequency
         step = int(self.agent.step)
         now = time.monotonic()
         if not force and (now - self._last_push < period or step == self._pushed_step):
@@ -182,14 +182,15 @@ class Learner:
         config (seed or pretrained file) and check this digest before acting with it."""
         if not hasattr(self, "_backbone_digest"):
             frozen = self.agent.frozen_backbone_parameters()
-            self._backbone_digest = backbone_digest(frozen) if frozen else None
+            self._backbone_digest = wire.tree_digest(frozen) if frozen else None
         return {"frozen_backbone_sha256": self._backbone_digest}
 
     # ------------------------------------------------------------------ checkpoints
     def save(self) -> Path:
-        duplicates = getattr(self.transport, "duplicates", None)
+        # The transport's state (which payloads it already took) lets a restarted learner
+        # refuse the actors' retransmissions of episodes it already holds.
         extra = {"rng": rng_state(self.rng), "counters": self.counters,
-                 "duplicates": duplicates.state() if duplicates is not None else None}
+                 "transport": self.transport.state()}
         return save_checkpoint(self.run_dir / "checkpoints", self.agent,
                                buffers={"online": self.online, "offline": self.offline},
                                extra=extra, keep=self.config.keep_checkpoints)
@@ -210,8 +211,7 @@ class Learner:
 # Command line.
 
 
-def buffer_batch(policy: SACConfig, params: dict, batch: wire.TransitionBatch
-                 ) -> wire.TransitionBatch:
+def buffer_batch(policy: SACConfig, params: dict, batch: TransitionBatch) -> TransitionBatch:
     """`batch` as the buffers store it: pixels replaced by frozen-backbone features when the
     policy caches them (in place).
 
@@ -267,8 +267,8 @@ def fill_offline_buffer(buffer: ReplayBuffer, config: LearnerConfig, params: dic
     for episode in tqdm(episode_transitions(dataset, keys, policy.action_dim),
                         total=dataset.num_episodes, desc="offline dataset", unit="episode",
                         disable=dataset.num_episodes < 20):
-        buffer.add_batch(**buffer_batch(policy, params, wire.TransitionBatch(**episode))
-                         .as_kwargs())
+        batch = TransitionBatch.from_kwargs(episode, where=f"{dataset.root} episode")
+        buffer.add_batch(**buffer_batch(policy, params, batch).as_kwargs())
         interventions += int(episode["is_intervention"].sum())
     log.info("offline buffer: %d transitions from %s (%d episodes, %d interventions)",
              dataset.num_frames, dataset.root, dataset.num_episodes, interventions)
@@ -295,10 +295,10 @@ def run(learner: Learner, stop, max_steps: int | None = None, status_every_s: fl
 
 def _learner_config(path: str | None, overrides: list[str]) -> LearnerConfig:
     """A LearnerConfig file, or a whole-run TrainConfig file (it has an "env" section)."""
-    from hiljax.config import load_config
+    from hiljax.config import load_config, read_json_object
 
-    if path is None or "env" in json.loads(Path(path).read_text()):
-        from hiljax.train_config import load_train_config
+    if path is None or "env" in read_json_object(path):
+        from hiljax.run.train_config import load_train_config
 
         return load_train_config(path, overrides).learner_config()
     return load_config(LearnerConfig, path, overrides)
@@ -309,12 +309,11 @@ def main(argv: list[str] | None = None) -> int:
     import signal
     import threading
 
-    from transport.factory import make_learner_transport
-    from transport.queues import DuplicateFilter
+    from transport.factory import NETWORK_KINDS, make_learner_transport
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", help="LearnerConfig JSON (default: built-in defaults)")
-    parser.add_argument("--transport", choices=("grpc", "zmq"), help="overrides the config")
+    parser.add_argument("--transport", choices=NETWORK_KINDS, help="overrides the config")
     parser.add_argument("--resume", action="store_true", help="continue the run in output_dir")
     parser.add_argument("--max-steps", type=int, help="stop after this many UTD rounds")
     parser.add_argument("--dataset", help="a LeRobot v3 dataset directory for the offline buffer")
@@ -328,24 +327,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.dataset:
         config = dataclasses.replace(config, dataset=args.dataset)
 
-    network = config.policy.actor_learner_config
-    duplicates = None
-    if config.resume and latest_checkpoint(Path(config.output_dir) / "checkpoints"):
-        saved = json.loads((latest_checkpoint(Path(config.output_dir) / "checkpoints")
-                            / "learner.json").read_text()).get("duplicates")
-        duplicates = DuplicateFilter(state=saved) if saved else None
+    network = config.actor_learner_config
     transport = make_learner_transport(
         config.transport, host=network.learner_host, port=network.learner_port,
         push_frequency_s=network.policy_parameters_push_frequency,
-        max_payload_bytes=int(config.max_payload_mb * 2**20), duplicate_filter=duplicates,
-    ).start()
-    log.info("learner serving %s on %s", config.transport, transport.address)
-    try:
+        max_payload_bytes=int(config.max_payload_mb * 2**20))
+    try:  # before the transport starts: a resumed run restores what it had already received
         learner = Learner.create(config, transport)
-    except ValueError as error:  # ConfigError, DatasetError: say why and stop cleanly
+    except ValueError as error:  # ConfigError, DatasetError, CheckpointError: say why and stop
         log.error("cannot start the learner: %s", error)
-        transport.stop()
         return 2
+    transport.start()
+    log.info("learner serving %s on %s", config.transport, transport.address)
     (learner.run_dir / "learner_address").write_text(transport.address + "\n")
 
     stop = threading.Event()

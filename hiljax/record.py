@@ -31,9 +31,7 @@ import numpy as np
 
 from hiljax.datasets import (
     ACTION,
-    DISCRETE_PENALTY,
     DONE,
-    IS_INTERVENTION,
     REWARD,
     TRUNCATED,
     DatasetError,
@@ -41,15 +39,15 @@ from hiljax.datasets import (
     read_dataset,
 )
 from hiljax.envs.configs import HILSerlRobotEnvConfig, without_interventions
+from hiljax.transition import STEP_FIELDS, complementary_info, step_field
 
 log = logging.getLogger(__name__)
 
+# One scalar column per transition field (the action's width comes from the env).
 STEP_FEATURES = {
-    REWARD: {"dtype": "float32", "shape": [1], "names": None},
-    DONE: {"dtype": "bool", "shape": [1], "names": None},
-    TRUNCATED: {"dtype": "bool", "shape": [1], "names": None},
-    DISCRETE_PENALTY: {"dtype": "float32", "shape": [1], "names": ["discrete_penalty"]},
-    IS_INTERVENTION: {"dtype": "bool", "shape": [1], "names": ["is_intervention"]},
+    f.dataset_key: {"dtype": "bool" if f.is_flag else "float32", "shape": [1],
+                    "names": [f.info_key] if f.info_key else None}
+    for f in STEP_FIELDS if not f.per_action
 }
 
 
@@ -149,14 +147,17 @@ class Recorder:
 
     def _add(self, observation, info, reward, terminated, truncated) -> None:
         action = np.asarray(info.get("action_intervention", self.neutral), np.float32)
+        extra = {}
+        for name, value in complementary_info(info).items():
+            field = step_field(name)
+            extra[field.dataset_key] = np.asarray(value).astype(field.dtype)[()]
         self.writer.add_frame({
             **observation,
             ACTION: action,
             REWARD: np.float32(reward),
-            DONE: bool(terminated or truncated),
+            DONE: bool(terminated or truncated),  # LeRobot's next.done: any episode end
             TRUNCATED: bool(truncated and not terminated),
-            DISCRETE_PENALTY: np.float32(info.get("discrete_penalty", 0.0)),
-            IS_INTERVENTION: bool(info.get("is_intervention", False)),
+            **extra,
         }, task=self.task)
 
 

@@ -23,7 +23,8 @@ import time
 from collections import deque
 from pathlib import Path
 
-from hiljax.train_config import TrainConfig, load_train_config, save_train_config
+from hiljax.run.train_config import TrainConfig, load_train_config, save_train_config
+from transport.factory import NETWORK_KINDS
 
 log = logging.getLogger("hiljax.train")
 MAX_ACTOR_RESTARTS = 5
@@ -140,7 +141,7 @@ class Supervisor:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", help="TrainConfig JSON (default: the simulator run)")
-    parser.add_argument("--transport", choices=("grpc", "zmq"))
+    parser.add_argument("--transport", choices=NETWORK_KINDS)
     parser.add_argument("--num-actors", type=int)
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--max-minutes", type=float, help="stop after this much wall-clock time")

@@ -7,16 +7,21 @@ numpy only. Three payload kinds travel between actor and learner (`transport/` m
   observation), uint8 images and all. A stock LeRobot actor's torch.save list of transitions
   (float32 C,H,W images in [0, 1], batch dim 1) is converted to the same `TransitionBatch`.
 - **interactions** (actor -> learner): a flat dict of episode statistics with LeRobot's key names.
-- **parameters** (learner -> actor): nested dicts of arrays (the Flax parameter trees) + version.
+- **parameters** (learner -> actor): nested dicts of arrays (the Flax parameter trees) + version,
+  with the digest of the frozen backbone that is NOT sent (each side builds it; `tree_digest`).
+
+The per-step fields of an episode are hiljax.transition's schema.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
+from hiljax.transition import STEP_FIELD_NAMES, STEP_FIELDS, TransitionBatch, with_defaults
 from transport import codec, lerobot_codec
 from transport.errors import PayloadError
 from transport.interface import CODEC_HILJAX, CODEC_LEROBOT
@@ -24,34 +29,6 @@ from transport.interface import CODEC_HILJAX, CODEC_LEROBOT
 EPISODE_SCHEMA = "hiljax.episode/1"
 INTERACTIONS_SCHEMA = "hiljax.interactions/1"
 PARAMETERS_SCHEMA = "hiljax.parameters/1"
-STEP_FIELDS = ("actions", "rewards", "dones", "truncateds", "is_intervention", "discrete_penalty")
-
-
-@dataclass
-class TransitionBatch:
-    """T transitions, in the form `ReplayBuffer.add_batch(**batch.as_kwargs())` takes."""
-
-    observations: dict[str, np.ndarray]  # (T, ...)
-    next_observations: dict[str, np.ndarray]  # (T, ...)
-    actions: np.ndarray  # (T, A) float32
-    rewards: np.ndarray  # (T,) float32
-    dones: np.ndarray  # (T,) bool: terminal
-    truncateds: np.ndarray  # (T,) bool: time limit (bootstrapping continues)
-    is_intervention: np.ndarray  # (T,) bool: the human's action was stored
-    discrete_penalty: np.ndarray  # (T,) float32
-
-    def __len__(self) -> int:
-        return len(self.rewards)
-
-    def as_kwargs(self) -> dict:
-        return dict(observations=self.observations, next_observations=self.next_observations,
-                    **{name: getattr(self, name) for name in STEP_FIELDS})
-
-    def select(self, mask: np.ndarray) -> TransitionBatch:
-        """The transitions where `mask` is true (e.g. interventions for the offline buffer)."""
-        pick = lambda tree: {k: v[mask] for k, v in tree.items()}  # noqa: E731
-        return TransitionBatch(pick(self.observations), pick(self.next_observations),
-                               **{name: getattr(self, name)[mask] for name in STEP_FIELDS})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -60,7 +37,7 @@ class TransitionBatch:
 
 def encode_episode(frames: Mapping[str, np.ndarray], steps: Mapping[str, np.ndarray], *,
                    sender: str = "", seq: int = 0) -> bytes:
-    """frames: {key: (T + 1, ...)}; steps: {field: (T, ...)} for every field of STEP_FIELDS."""
+    """frames: {key: (T + 1, ...)}; steps: {field: (T, ...)} for every hiljax.transition field."""
     return codec.encode({"frames": dict(frames), "steps": dict(steps)}, sender=sender, seq=seq,
                         meta={"schema": EPISODE_SCHEMA})
 
@@ -78,25 +55,18 @@ def decode_episode(payload: bytes | memoryview, max_bytes: int | None = None) ->
     frames, steps = decoded.arrays.get("frames"), decoded.arrays.get("steps")
     _require(isinstance(frames, dict) and frames and isinstance(steps, dict),
              "episode payload lacks frames or steps")
-    missing = [name for name in STEP_FIELDS if name not in steps]
+    missing = [name for name in STEP_FIELD_NAMES if name not in steps]
     _require(not missing, f"episode payload lacks {missing}")
     length = len(steps["rewards"])
     _require(length >= 1, "empty episode")
     for key, array in frames.items():
         _require(isinstance(array, np.ndarray) and array.shape[:1] == (length + 1,),
                  f"frames[{key!r}] must hold {length + 1} observations")
-    for name in STEP_FIELDS:
+    for name in STEP_FIELD_NAMES:
         _require(steps[name].shape[:1] == (length,), f"steps[{name!r}] must hold {length} rows")
-    return TransitionBatch(
-        observations={k: v[:-1] for k, v in frames.items()},
-        next_observations={k: v[1:] for k, v in frames.items()},
-        actions=steps["actions"].astype(np.float32),
-        rewards=steps["rewards"].astype(np.float32),
-        dones=steps["dones"].astype(bool),
-        truncateds=steps["truncateds"].astype(bool),
-        is_intervention=steps["is_intervention"].astype(bool),
-        discrete_penalty=steps["discrete_penalty"].astype(np.float32),
-    )
+    return TransitionBatch(observations={k: v[:-1] for k, v in frames.items()},
+                           next_observations={k: v[1:] for k, v in frames.items()},
+                           steps=with_defaults(steps, length, "episode payload"))
 
 
 def _lerobot_observation(stacked: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -117,20 +87,25 @@ def lerobot_episode(payload: bytes | memoryview, max_bytes: int | None = None) -
     stacked = lerobot_codec.stack_transitions(
         lerobot_codec.decode_transitions(payload, max_bytes=max_bytes)
     )
-    info = stacked.get("complementary_info") or {}
     length = len(stacked["reward"])
-    zeros = np.zeros(length)
-    return TransitionBatch(
-        observations=_lerobot_observation(stacked["state"]),
-        next_observations=_lerobot_observation(stacked["next_state"]),
-        actions=stacked["action"].astype(np.float32).reshape(length, -1),
-        rewards=stacked["reward"].astype(np.float32).reshape(length),
-        dones=stacked["done"].astype(bool).reshape(length),
-        truncateds=np.asarray(stacked.get("truncated", zeros)).astype(bool).reshape(length),
-        is_intervention=np.asarray(info.get("is_intervention", zeros)).astype(bool).reshape(length),
-        discrete_penalty=np.asarray(info.get("discrete_penalty", zeros),
-                                    np.float32).reshape(length),
-    )
+    steps = {}
+    for field in STEP_FIELDS:
+        value = _lookup(stacked, field.lerobot_key)
+        if value is not None:
+            steps[field.name] = np.asarray(value).reshape((length, -1) if field.per_action
+                                                          else (length,))
+    return TransitionBatch(observations=_lerobot_observation(stacked["state"]),
+                           next_observations=_lerobot_observation(stacked["next_state"]),
+                           steps=with_defaults(steps, length, "LeRobot transitions"))
+
+
+def _lookup(tree: Mapping, dotted: str):
+    """tree["a"]["b"] for "a.b"; None where a level is missing."""
+    for part in dotted.split("."):
+        if not isinstance(tree, Mapping) or tree.get(part) is None:
+            return None
+        tree = tree[part]
+    return tree
 
 
 def decode_transitions(codec_name: str, payload: bytes | memoryview,
@@ -194,6 +169,25 @@ def decode_parameters(payload: bytes | memoryview) -> Parameters:
     decoded = codec.decode(payload, copy=True)
     _require(decoded.meta.get("schema") == PARAMETERS_SCHEMA, "not a parameters payload")
     return Parameters(int(decoded.meta["version"]), decoded.arrays, dict(decoded.meta))
+
+
+def tree_digest(tree: Mapping) -> str:
+    """sha256 over a nested dict of arrays (keys sorted, so both sides agree on the order): a
+    learner and an actor that build the same frozen backbone get the same digest."""
+    digest = hashlib.sha256()
+    for path, leaf in _sorted_leaves(tree):
+        array = np.ascontiguousarray(np.asarray(leaf))
+        digest.update(f"{path}:{array.dtype.str}:{array.shape}".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def _sorted_leaves(tree, prefix: str = ""):
+    if isinstance(tree, Mapping):
+        for key in sorted(tree, key=str):
+            yield from _sorted_leaves(tree[key], f"{prefix}/{key}")
+    else:
+        yield prefix, tree
 
 
 def _to_numpy(tree):

@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from hiljax.buffer import ReplayBuffer
 from hiljax.config import ActorNetworkConfig, CriticNetworkConfig, SACConfig, is_image_key
+from hiljax.storage.buffer import ReplayBuffer
 
 
 def tiny_config(**overrides) -> SACConfig:

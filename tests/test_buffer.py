@@ -13,7 +13,7 @@ import time
 import numpy as np
 import pytest
 
-from hiljax.buffer import BufferFormatError, ReplayBuffer, sample_mixed
+from hiljax.storage.buffer import BufferFormatError, ReplayBuffer, sample_mixed
 
 STATE_DIM, ACTION_DIM = 18, 4
 SMALL_IMAGE = (8, 8, 3)
@@ -441,8 +441,8 @@ def test_damaged_file_raises_a_clear_error(tmp_path, damage):
 
 
 def test_inconsistent_but_checksummed_file_is_refused(tmp_path):
-    from hiljax.array_file import read_array_file, write_array_file
-    from hiljax.buffer import FILE_FORMAT, FILE_VERSION
+    from hiljax.storage.array_file import read_array_file, write_array_file
+    from hiljax.storage.buffer import FILE_FORMAT, FILE_VERSION
 
     filled_buffer().save(tmp_path / "b")
     meta, arrays = read_array_file(tmp_path / "b", FILE_FORMAT, FILE_VERSION)

@@ -3,8 +3,7 @@ import numpy as np
 import pytest
 
 from hiljax.agents.sac import SACAgent
-from hiljax.buffer import ReplayBuffer
-from hiljax.checkpoint import (
+from hiljax.run.checkpoint import (
     CheckpointError,
     latest_checkpoint,
     load_checkpoint,
@@ -12,6 +11,7 @@ from hiljax.checkpoint import (
     rng_state,
     save_checkpoint,
 )
+from hiljax.storage.buffer import ReplayBuffer
 from tests.sac_helpers import fill_buffer, tiny_config
 
 
@@ -98,8 +98,8 @@ def test_interrupted_save_is_refused(tmp_path):
 
 def test_config_and_arrays_must_agree(tmp_path):
     """A checkpoint whose arrays do not fit its config (edited by hand) is refused."""
-    from hiljax.array_file import read_array_file, write_array_file
-    from hiljax.checkpoint import AGENT_FORMAT, AGENT_VERSION
+    from hiljax.run.checkpoint import AGENT_FORMAT, AGENT_VERSION
+    from hiljax.storage.array_file import read_array_file, write_array_file
 
     config = tiny_config()
     path = save_checkpoint(tmp_path, SACAgent.create(config, jax.random.key(0)))

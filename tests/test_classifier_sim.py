@@ -104,9 +104,9 @@ def test_it_ends_sim_episodes_on_its_own(trained):
 
 
 def test_the_actor_loads_a_saved_classifier_from_the_env_config(trained, tmp_path):
-    """reward_classifier_pretrained_path -> hiljax.actor.make_env loads it from disk and hands
+    """reward_classifier_pretrained_path -> hiljax.run.env.make_env loads it from disk and hands
     it to RewardWrapper; the sim's own reward is off, so the classifier ends the episode."""
-    from hiljax.actor import make_env
+    from hiljax.run.env import make_env
 
     classifier, _ = trained
     classifier.save(tmp_path / "classifier")

@@ -6,6 +6,7 @@ import pytest
 
 from hiljax.config import (
     ConfigError,
+    LearnerConfig,
     SACConfig,
     apply_overrides,
     from_dict,
@@ -25,8 +26,10 @@ def test_defaults_are_the_reference_ones():
     assert c.critic_network_kwargs.hidden_dims == (256, 256)
     assert (c.policy_kwargs.std_min, c.policy_kwargs.std_max, c.policy_kwargs.init_final) == (
         1e-5, 10.0, 0.05)
-    assert c.actor_learner_config.policy_parameters_push_frequency == 4.0
-    assert c.actor_learner_config.learner_host == "127.0.0.1"
+    network = LearnerConfig().actor_learner_config  # beside the policy, not in it
+    assert network.policy_parameters_push_frequency == 4.0
+    assert network.learner_host == "127.0.0.1" and network.learner_port == 50051
+    assert not hasattr(c, "actor_learner_config")
 
 
 def test_json_round_trip(tmp_path):

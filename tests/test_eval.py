@@ -7,10 +7,10 @@ import jax
 import numpy as np
 
 from hiljax.agents.sac import SACAgent
-from hiljax.checkpoint import load_checkpoint, save_checkpoint
 from hiljax.config import ActorNetworkConfig, CriticNetworkConfig
-from hiljax.eval import Policy, main
-from hiljax.train_config import load_train_config, save_train_config
+from hiljax.eval import checkpoint_policy, main
+from hiljax.run.checkpoint import load_checkpoint, save_checkpoint
+from hiljax.run.train_config import load_train_config, save_train_config
 from tests.sac_helpers import fill_buffer
 
 
@@ -37,9 +37,9 @@ def test_the_trained_checkpoint_is_what_acts(tmp_path):
     fresh = SACAgent.create(train.policy, jax.random.key(0))
     observation = {"observation.state": np.linspace(-1, 1, 9, dtype=np.float32),
                    "observation.environment_state": np.array([0.2, 0.0, 0.01], np.float32)}
-    acted = Policy(restored)(observation)
-    np.testing.assert_array_equal(acted, Policy(trained)(observation))
-    assert not np.array_equal(acted[:3], Policy(fresh)(observation)[:3])
+    acted = checkpoint_policy(restored)(observation)
+    np.testing.assert_array_equal(acted, checkpoint_policy(trained)(observation))
+    assert not np.array_equal(acted[:3], checkpoint_policy(fresh)(observation)[:3])
 
 
 def test_eval_command_reports_the_checkpoint_step(tmp_path, capsys):

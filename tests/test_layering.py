@@ -1,7 +1,9 @@
 """The dependency direction of ARCHITECTURE.md, enforced by walking every module's imports.
 
-A module may only import what its layer allows; nothing points back up. Imports inside
-functions count too (a lazy import is still a dependency).
+Each layer lists what of hiljax and transport it may import (besides itself); nothing points back
+up, the numpy world never imports JAX, and the processes (`python -m hiljax.X`) are siblings that
+never import each other. Imports inside functions count too (a lazy import is still a
+dependency). Every module must belong to a layer, so a new folder has to be placed here.
 """
 
 import ast
@@ -15,36 +17,33 @@ NEVER = {"torch", "torchvision", "tensorflow"}
 # The only modules allowed to unpickle: both go through a strict allowlist.
 PICKLE_ALLOWED = {"transport.lerobot_codec", "hiljax.networks.resnet_weights"}
 
-# (module prefix, forbidden import prefixes). First matching prefix wins, so list specific first.
-RULES: list[tuple[str, set[str]]] = [
-    ("transport", {"hiljax"} | JAX_WORLD),
-    ("hiljax.kinematics", {"hiljax", "transport"} | JAX_WORLD),
-    ("hiljax._se3", {"hiljax", "transport"} | JAX_WORLD),
-    ("hiljax._ik", {"hiljax", "transport"} | JAX_WORLD),
-    ("hiljax.buffer", {"hiljax", "transport"} | JAX_WORLD),
-    ("hiljax.array_file", {"hiljax", "transport"} | JAX_WORLD),
-    ("hiljax.files", {"hiljax", "transport"} | JAX_WORLD),
-    ("hiljax.control", {"hiljax.envs", "hiljax.networks", "hiljax.agents", "hiljax.classifier",
-                        "hiljax.learner", "hiljax.actor", "hiljax.buffer", "transport"} | JAX_WORLD),
-    ("hiljax.envs", {"hiljax.networks", "hiljax.agents", "hiljax.classifier", "hiljax.learner",
-                     "hiljax.actor", "transport"} | JAX_WORLD),
-    ("hiljax.datasets", {"hiljax.networks", "hiljax.agents", "hiljax.classifier", "hiljax.learner",
-                         "hiljax.actor", "hiljax.envs", "hiljax.control", "transport"} | JAX_WORLD),
-    ("hiljax.networks", {"hiljax.agents", "hiljax.classifier", "hiljax.learner", "hiljax.actor",
-                         "hiljax.envs", "hiljax.control", "transport"}),
-    ("hiljax.agents", {"hiljax.classifier", "hiljax.learner", "hiljax.actor", "hiljax.envs",
-                       "hiljax.control", "transport"}),
-    ("hiljax.classifier", {"hiljax.agents", "hiljax.learner", "hiljax.actor", "hiljax.envs",
-                           "hiljax.control", "transport"}),
-    ("hiljax.config", {"hiljax.learner", "hiljax.actor"} | JAX_WORLD),
-]
+# The processes and tools: entry points that share what they share from the layers below.
+PROCESSES = {"hiljax.learner", "hiljax.actor", "hiljax.eval", "hiljax.record", "hiljax.train"}
 
-# Exceptions to the rules above: numpy-only helpers that a numpy-only layer may use.
-ALLOWED = {
-    "hiljax.buffer": {"hiljax.array_file"},
-    "hiljax.kinematics": {"hiljax._se3", "hiljax._ik"},
-    "hiljax._ik": {"hiljax._se3"},
+# layer -> what of hiljax / transport it may import besides itself. Lower layers first.
+LAYERS: dict[str, set[str]] = {
+    "transport": set(),
+    "hiljax.kinematics": set(),
+    "hiljax.transition": set(),
+    "hiljax.storage": {"hiljax.transition"},
+    "hiljax.config": {"transport.factory"},
+    "hiljax.hardware": {"hiljax.config", "hiljax.kinematics", "hiljax.storage"},
+    "hiljax.control": {"hiljax.kinematics", "hiljax.hardware"},
+    "hiljax.envs": {"hiljax.config", "hiljax.control", "hiljax.kinematics", "hiljax.hardware"},
+    "hiljax.datasets": {"hiljax.storage", "hiljax.transition"},
+    "hiljax.wire": {"hiljax.transition", "transport"},
+    "hiljax.networks": {"hiljax.config", "hiljax.storage"},
+    "hiljax.agents": {"hiljax.config", "hiljax.networks", "hiljax.transition"},
+    "hiljax.classifier": {"hiljax.config", "hiljax.networks", "hiljax.storage", "hiljax.datasets"},
+    "hiljax.policy": {"hiljax.config", "hiljax.agents", "hiljax.networks"},
+    "hiljax.run": {"hiljax.config", "hiljax.transition", "hiljax.storage", "hiljax.envs",
+                   "hiljax.networks", "hiljax.agents", "hiljax.classifier", "transport.factory"},
+    "hiljax": set(),  # the package's __init__
 }
+# The numpy world: no JAX (the reward classifier reaches the env as a plain callable).
+NUMPY_ONLY = {"transport", "hiljax.kinematics", "hiljax.transition", "hiljax.storage",
+              "hiljax.config", "hiljax.hardware", "hiljax.control", "hiljax.envs",
+              "hiljax.datasets", "hiljax.wire"}
 
 
 def _module_name(path: Path) -> str:
@@ -86,6 +85,19 @@ def _sources() -> list[Path]:
     return sorted(files)
 
 
+def _layer(module: str) -> str:
+    """The layer `module` belongs to: the longest layer name it starts with."""
+    if module in PROCESSES:
+        return module
+    matches = [layer for layer in LAYERS if _matches(module, layer)]
+    assert matches, f"{module} belongs to no layer: place it in tests/test_layering.py"
+    return max(matches, key=len)
+
+
+def _first_party(name: str) -> bool:
+    return name != "hiljax" and (_matches(name, "hiljax") or _matches(name, "transport"))
+
+
 @pytest.mark.parametrize("path", _sources(), ids=lambda p: str(p.relative_to(ROOT)))
 def test_module_respects_layering(path):
     module = _module_name(path)
@@ -94,14 +106,27 @@ def test_module_respects_layering(path):
         assert not any(_matches(name, bad) for bad in NEVER), f"{module} imports {name}"
         if _matches(name, "pickle") or _matches(name, "cPickle") or name == "dill":
             assert module in PICKLE_ALLOWED, f"{module} imports pickle; only {PICKLE_ALLOWED} may"
-    for prefix, forbidden in RULES:
-        if _matches(module, prefix):
-            for name in imported:
-                if any(_matches(name, ok) for ok in ALLOWED.get(prefix, ())):
-                    continue
-                bad = [f for f in forbidden if _matches(name, f)]
-                assert not bad, f"{module} may not import {name} (layer rule for {prefix})"
-            break
+    layer = _layer(module)
+    if layer in PROCESSES:
+        siblings = [n for n in imported for p in PROCESSES - {layer} if _matches(n, p)]
+        assert not siblings, f"{module} imports the process {siblings[0]}: share it from below"
+        return
+    if layer in NUMPY_ONLY:
+        jax = [n for n in imported if any(_matches(n, j) for j in JAX_WORLD)]
+        assert not jax, f"{module} imports {jax[0]}; the {layer} layer is numpy-only"
+    allowed = LAYERS[layer] | {layer}
+    for name in filter(_first_party, imported):
+        if layer == "hiljax":  # the package __init__ imports nothing of its own
+            raise AssertionError(f"hiljax/__init__.py imports {name}")
+        assert any(_matches(name, ok) for ok in allowed), (
+            f"{module} may not import {name} (the {layer} layer may import {sorted(allowed)})")
+
+
+def test_every_entry_point_is_a_listed_process():
+    """A new `python -m hiljax.X` tool at the top level is a process: it may not be imported."""
+    for path in (ROOT / "hiljax").glob("*.py"):
+        if "__main__" in path.read_text() and path.stem != "__init__":
+            assert f"hiljax.{path.stem}" in PROCESSES, f"add hiljax.{path.stem} to PROCESSES"
 
 
 def test_layering_check_catches_violations(tmp_path):
@@ -110,3 +135,15 @@ def test_layering_check_catches_violations(tmp_path):
     probe.write_text("def f():\n    from .. import networks\n    import jax.numpy\n")
     names = _imports(probe, module="hiljax.envs.probe")
     assert "hiljax.networks" in names and "jax.numpy" in names
+    assert _layer("hiljax.envs.probe") == "hiljax.envs" and _layer("hiljax.actor") == "hiljax.actor"
+
+
+def test_no_two_modules_import_each_other():
+    """No import loops of two modules, not even lazy or TYPE_CHECKING ones."""
+    graph = {_module_name(p): {n for n in _imports(p) if _first_party(n)} for p in _sources()}
+    for module, names in graph.items():
+        for other in names & set(graph):
+            # A package's __init__ re-exporting a submodule that imports a sibling through
+            # the package (`from . import x`) is not a loop.
+            related = _matches(module, other) or _matches(other, module)
+            assert related or module not in graph[other], f"{module} and {other} import each other"

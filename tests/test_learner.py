@@ -20,11 +20,12 @@ FIXTURES = Path(__file__).parent / "fixtures" / "lerobot_payloads"
 def learner_config(tmp_path, **policy) -> LearnerConfig:
     # The LeRobot fixtures carry an 18-d state and 3 continuous dims + a gripper column.
     fields = dict(input_features={"observation.state": (18,)}, continuous_action_dim=3,
-                  num_discrete_actions=3, online_step_before_learning=20, utd_ratio=2,
-                  actor_learner_config=ActorLearnerConfig(policy_parameters_push_frequency=0.0))
+                  num_discrete_actions=3, online_step_before_learning=20, utd_ratio=2)
     fields.update(policy)
     return LearnerConfig(policy=tiny_config(**fields), output_dir=str(tmp_path / "run"),
-                         transport="inproc", save_freq=5, log_freq=1)
+                         transport="inproc", save_freq=5, log_freq=1,
+                         actor_learner_config=ActorLearnerConfig(
+                             policy_parameters_push_frequency=0.0))
 
 
 def episode(rng, length=10, interventions=(3, 4)):
@@ -99,7 +100,9 @@ def test_resume_continues_and_fresh_run_refuses_existing_dir(pair, tmp_path):
     config = learner.config
     with pytest.raises(ConfigError, match="already holds a run"):
         Learner.create(config, learner.transport)
-    resumed = Learner.create(dataclasses.replace(config, resume=True), learner.transport)
+    # A restarted learner restores into a new, unstarted transport (see transport.restore).
+    fresh = make_learner_transport("inproc", push_frequency_s=0.0)
+    resumed = Learner.create(dataclasses.replace(config, resume=True), fresh)
     assert int(resumed.agent.step) == int(learner.agent.step) == 5
     assert len(resumed.online) == len(learner.online) == 30
     assert resumed.counters["transition_payloads"] == 3
@@ -141,7 +144,7 @@ def test_cached_features_are_stored_instead_of_pixels(tmp_path):
 def test_wandb_without_the_package_is_a_clear_error(tmp_path, monkeypatch):
     import sys
 
-    from hiljax.metrics import MetricsLogger
+    from hiljax.run.metrics import MetricsLogger
 
     monkeypatch.setitem(sys.modules, "wandb", None)  # as if not installed
     with pytest.raises(RuntimeError, match="pip install wandb"):

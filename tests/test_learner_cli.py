@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hiljax.config import LearnerConfig, save_config
+from hiljax.config import ActorLearnerConfig, LearnerConfig, save_config
 from tests.test_learner import episode, learner_config
 from transport.factory import make_actor_transport
 
@@ -51,10 +51,8 @@ def _stop(process: subprocess.Popen) -> str:
 def test_learner_process_trains_pushes_and_resumes(tmp_path, kind):
     config = learner_config(tmp_path)
     policy = config.policy
-    network = policy.actor_learner_config.__class__(learner_port=0,
-                                                    policy_parameters_push_frequency=0.2)
-    config = LearnerConfig(policy=policy.__class__(**{**policy.__dict__,
-                                                      "actor_learner_config": network}),
+    network = ActorLearnerConfig(learner_port=0, policy_parameters_push_frequency=0.2)
+    config = LearnerConfig(policy=policy, actor_learner_config=network,
                            output_dir=config.output_dir, save_freq=1000, log_freq=5)
     save_config(config, tmp_path / "learner.json")
     run_dir = Path(config.output_dir)
@@ -88,7 +86,7 @@ def _exercise(process, run_dir, kind, tmp_path):
     assert (checkpoints / "LATEST").exists()
     saved = json.loads((checkpoints / json.loads((checkpoints / "LATEST").read_text())["checkpoint"]
                         / "learner.json").read_text())
-    assert saved["counters"]["transition_payloads"] == 4 and saved["duplicates"]
+    assert saved["counters"]["transition_payloads"] == 4 and saved["transport"]["duplicates"]
 
     refused = _start(tmp_path / "learner.json", "--transport", kind)
     assert refused.wait(timeout=60) != 0  # an existing run is never overwritten silently

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from hiljax.agents.sac import SACAgent, sample_actions
-from hiljax.buffer import ReplayBuffer
 from hiljax.config import ActorNetworkConfig, CriticNetworkConfig, SACConfig
+from hiljax.storage.buffer import ReplayBuffer
 
 TOTAL_STEPS = 10_000
 WARMUP_STEPS = 1_000

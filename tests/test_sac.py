@@ -34,11 +34,14 @@ def test_critic_loss_at_terminal_is_regression_on_reward():
     config = tiny_config(num_critics=3)
     agent = SACAgent.create(config, jax.random.key(0))
     batch = _minibatch(config, np.random.default_rng(0), done=1.0, reward=2.5)
-    loss, metrics = sac_losses.critic_loss(agent.params["critic"], agent, batch, jax.random.key(1))
+    loss, (metrics, latents) = sac_losses.critic_loss(agent.params["critic"], agent, batch,
+                                                      jax.random.key(1))
     q = _q(agent, batch)  # (3, B)
     assert q.shape == (3, 6)
     np.testing.assert_allclose(loss, jnp.sum(jnp.mean((q - 2.5) ** 2, axis=1)), rtol=1e-5)
     np.testing.assert_allclose(metrics["target_q_mean"], 2.5, rtol=1e-6)
+    assert all(jnp.ndim(v) == 0 for v in metrics.values())  # scalars to log, nothing else
+    assert latents.observation.shape == latents.next_observation_target.shape == (6, 16)
 
 
 def test_critic_target_bootstraps_with_entropy_backup():
@@ -47,7 +50,7 @@ def test_critic_target_bootstraps_with_entropy_backup():
     agent = SACAgent.create(config, jax.random.key(0))
     batch = _minibatch(config, np.random.default_rng(1), reward=0.5)
     key = jax.random.key(3)
-    _, metrics = sac_losses.critic_loss(agent.params["critic"], agent, batch, key)
+    _, (metrics, _) = sac_losses.critic_loss(agent.params["critic"], agent, batch, key)
     _, k_next, _ = jax.random.split(key, 3)
     latent_next = sac_losses.encode(agent, agent.params["critic"], batch["next_observations"], None)
     next_a, next_logp = sac_losses._policy_sample(agent, agent.params["actor"], latent_next, k_next)
@@ -58,7 +61,7 @@ def test_critic_target_bootstraps_with_entropy_backup():
 
     no_backup = dataclasses.replace(config, use_backup_entropy=False)
     agent_nb = agent.replace(config=no_backup)
-    _, metrics_nb = sac_losses.critic_loss(agent.params["critic"], agent_nb, batch, key)
+    _, (metrics_nb, _) = sac_losses.critic_loss(agent.params["critic"], agent_nb, batch, key)
     np.testing.assert_allclose(metrics_nb["target_q_mean"], (0.5 + 0.9 * next_q).mean(),
                                rtol=1e-5)
 
@@ -67,7 +70,7 @@ def test_discrete_critic_target_adds_penalty():
     config = tiny_config(num_discrete_actions=3)
     agent = SACAgent.create(config, jax.random.key(0))
     batch = _minibatch(config, np.random.default_rng(2), done=1.0, reward=1.0, penalty=-0.05)
-    loss, _ = sac_losses.discrete_critic_loss(agent.params["discrete_critic"], agent, batch, None)
+    loss, _ = sac_losses.discrete_critic_loss(agent.params["discrete_critic"], agent, batch)
     latent = sac_losses.encode(agent, agent.params["critic"], batch["observations"], None)
     q_all = agent.nets.discrete_critic.apply({"params": agent.params["discrete_critic"]}, latent)
     taken = batch["actions"][:, -1].astype(jnp.int32)
@@ -79,12 +82,14 @@ def test_temperature_moves_towards_target_entropy():
     config = tiny_config(target_entropy=100.0)  # far above the policy's entropy: alpha must grow
     agent = SACAgent.create(config, jax.random.key(0))
     batch = _minibatch(config, np.random.default_rng(3))
-    _, actor_metrics = sac_losses.actor_loss(agent.params["actor"], agent, batch, jax.random.key(0))
-    batch["log_probs"] = actor_metrics["log_probs"]
-    loss, _ = sac_losses.temperature_loss(agent.params["temperature"], agent, batch, None)
-    np.testing.assert_allclose(loss, -agent.temperature * (batch["log_probs"].mean() + 100.0),
-                               rtol=1e-5)
-    grad = jax.grad(lambda p: sac_losses.temperature_loss(p, agent, batch, None)[0])(
+    _, (actor_metrics, log_probs) = sac_losses.actor_loss(agent.params["actor"], agent, batch,
+                                                          jax.random.key(0))
+    assert log_probs.shape == (6,) and "log_probs" not in actor_metrics
+    np.testing.assert_allclose(actor_metrics["entropy"], -log_probs.mean(), rtol=1e-6)
+    target_entropy = config.resolved_target_entropy
+    loss, _ = sac_losses.temperature_loss(agent.params["temperature"], log_probs, target_entropy)
+    np.testing.assert_allclose(loss, -agent.temperature * (log_probs.mean() + 100.0), rtol=1e-5)
+    grad = jax.grad(lambda p: sac_losses.temperature_loss(p, log_probs, target_entropy)[0])(
         agent.params["temperature"])
     assert grad["log_alpha"] < 0  # gradient descent raises log_alpha
 

@@ -3,8 +3,12 @@ import json
 import pytest
 
 from hiljax.config import ConfigError
-from hiljax.train_config import (TrainConfig, check_env_matches_policy, load_train_config,
-                                 save_train_config)
+from hiljax.run.train_config import (
+    TrainConfig,
+    check_env_matches_policy,
+    load_train_config,
+    save_train_config,
+)
 
 
 def test_overrides_apply_on_top_of_the_sim_defaults():

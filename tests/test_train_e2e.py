@@ -15,7 +15,7 @@ SMALL = ["policy.online_step_before_learning=100", "policy.batch_size=32",
          "policy.critic_network_kwargs.hidden_dims=[32,32]",
          "policy.actor_network_kwargs.hidden_dims=[32,32]",
          "policy.discrete_critic_network_kwargs.hidden_dims=[32]",
-         "policy.actor_learner_config.policy_parameters_push_frequency=0.5",
+         "actor_learner_config.policy_parameters_push_frequency=0.5",
          "learner.save_freq=100", "learner.log_freq=10", "env.wrapper.control_time_s=3.0"]
 
 
@@ -117,11 +117,12 @@ def _spawn(module: str, *args: str) -> subprocess.Popen:
 @pytest.mark.slow
 @pytest.mark.timeout(400)
 def test_actor_survives_a_learner_crash_and_restart(tmp_path):
-    from hiljax.train_config import load_train_config, save_train_config
+    from hiljax.run.train_config import load_train_config, save_train_config
 
     port = _free_port()
     run_dir = tmp_path / "run"
     config = load_train_config(None, [*SMALL, f"output_dir={run_dir}", "learner.save_freq=20",
+                                      # LeRobot's spelling (inside the policy) still works
                                       f"policy.actor_learner_config.learner_port={port}"])
     save_train_config(config, tmp_path / "train.json")
     learner = _spawn("hiljax.learner", "--config", str(tmp_path / "train.json"))

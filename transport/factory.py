@@ -1,54 +1,194 @@
-"""make_learner_transport / make_actor_transport: one flag (`--transport grpc|zmq`) switches."""
+"""The transport kinds, and the one place that turns a kind into a learner or actor transport.
 
-from transport.interface import DEFAULT_HOST, DEFAULT_PORT, ActorTransport, LearnerTransport
+Config checks and command lines take their choices from `KINDS` / `NETWORK_KINDS` and
+`check_kind` instead of spelling the list out. Options every kind understands are plain keyword
+arguments; the few that only one kind has travel in that kind's small options dataclass, so
+nothing is silently dropped for the other kinds.
+"""
 
-KINDS = ("grpc", "zmq", "inproc")
+import dataclasses
+from dataclasses import dataclass
+
+from transport.interface import (
+    CODEC_HILJAX,
+    DEFAULT_ACTOR_QUEUE_ITEMS,
+    DEFAULT_HOST,
+    DEFAULT_LEARNER_QUEUE_ITEMS,
+    DEFAULT_MAX_BACKOFF_S,
+    DEFAULT_MAX_PAYLOAD_BYTES,
+    DEFAULT_PORT,
+    DEFAULT_PUSH_FREQUENCY_S,
+    DEFAULT_QUEUE_BYTES,
+    ActorTransport,
+    LearnerTransport,
+)
+
+KINDS = ("grpc", "zmq", "inproc")  # every kind
+NETWORK_KINDS = ("grpc", "zmq")  # kinds that cross processes (command-line `choices=`)
+
+
+def check_kind(kind: str, allowed: tuple[str, ...] = KINDS) -> str:
+    """`kind` if it is one of `allowed`, else a ValueError naming the choices."""
+    if kind not in allowed:
+        raise ValueError(f"transport must be one of {', '.join(allowed)}; got {kind!r}")
+    return kind
+
+
+# ----------------------------------------------------------------------------- per-kind options
+
+
+def _require_positive(options, *names: str) -> None:
+    """Refuse a non-positive size or period when the options are built, not when first used."""
+    for name in names:
+        if getattr(options, name) <= 0:
+            raise ValueError(f"{type(options).__name__}.{name} must be > 0")
+
+
+@dataclass(frozen=True)
+class GrpcServerOptions:
+    # Sizes the worker pool: 3 long-lived RPCs per stock LeRobot actor, so a caller beyond
+    # capacity is refused at once instead of hanging.
+    max_actors: int = 16
+
+    def __post_init__(self):
+        _require_positive(self, "max_actors")
+
+
+@dataclass(frozen=True)
+class ZmqServerOptions:
+    client_timeout_s: float = 3.0  # an actor silent this long drops out of connected_clients()
+
+    def __post_init__(self):
+        _require_positive(self, "client_timeout_s")
+
+
+@dataclass(frozen=True)
+class InprocServerOptions:
+    name: str | None = None  # the address is "inproc://<name>"; None -> a random name
+
+
+@dataclass(frozen=True)
+class GrpcClientOptions:
+    send_timeout_s: float = 60.0  # one SendTransitions call; it is retried after this
+
+    def __post_init__(self):
+        _require_positive(self, "send_timeout_s")
+
+
+@dataclass(frozen=True)
+class ZmqClientOptions:
+    window: int = 4  # payloads in flight before waiting for acknowledgements (credit)
+    ack_timeout_s: float = 5.0  # unacknowledged this long -> reconnect and resend
+    heartbeat_s: float = 0.5  # keeps the learner's connected_clients() current
+
+    def __post_init__(self):
+        _require_positive(self, "window", "ack_timeout_s", "heartbeat_s")
+
+
+@dataclass(frozen=True)
+class InprocClientOptions:
+    """The in-process actor has no options of its own (no sockets, no queue)."""
+
+
+ServerOptions = GrpcServerOptions | ZmqServerOptions | InprocServerOptions
+ClientOptions = GrpcClientOptions | ZmqClientOptions | InprocClientOptions
+_SERVER_OPTIONS = {
+    "grpc": GrpcServerOptions,
+    "zmq": ZmqServerOptions,
+    "inproc": InprocServerOptions,
+}
+_CLIENT_OPTIONS = {
+    "grpc": GrpcClientOptions,
+    "zmq": ZmqClientOptions,
+    "inproc": InprocClientOptions,
+}
+
+
+def _options_for(kind: str, options, table: dict[str, type]) -> dict:
+    """The kind's options as keyword arguments; its defaults for None. Another kind's options
+    are a ValueError: they would otherwise be ignored without a word."""
+    expected = table[check_kind(kind)]
+    if options is None:
+        options = expected()
+    if type(options) is not expected:
+        raise ValueError(
+            f"transport {kind!r} takes {expected.__name__} options, got {type(options).__name__}"
+        )
+    return dataclasses.asdict(options)
+
+
+# ----------------------------------------------------------------------------- factories
 
 
 def make_learner_transport(
-    kind: str = "grpc", host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, **options
+    kind: str = "grpc",
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    *,
+    push_frequency_s: float = DEFAULT_PUSH_FREQUENCY_S,
+    max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+    queue_max_items: int = DEFAULT_LEARNER_QUEUE_ITEMS,
+    queue_max_bytes: int = DEFAULT_QUEUE_BYTES,
+    options: ServerOptions | None = None,
 ) -> LearnerTransport:
-    """An unstarted learner transport; call .start() (or use it as a context manager).
-
-    options: push_frequency_s, max_payload_bytes, queue_max_items, queue_max_bytes,
-    duplicate_filter, max_actors (gRPC worker threads), client_timeout_s (ZeroMQ).
-    """
+    """An unstarted learner transport: restore() a saved state() first if resuming, then call
+    .start() (or use it as a context manager). "inproc" ignores host and port."""
+    extra = _options_for(kind, options, _SERVER_OPTIONS)
+    common = {
+        "push_frequency_s": push_frequency_s,
+        "max_payload_bytes": max_payload_bytes,
+        "queue_max_items": queue_max_items,
+        "queue_max_bytes": queue_max_bytes,
+    }
     if kind == "grpc":
         from transport.grpc_server import GrpcLearnerServer
 
-        options.pop("client_timeout_s", None)
-        return GrpcLearnerServer(host, port, **options)
+        return GrpcLearnerServer(host, port, **common, **extra)
     if kind == "zmq":
         from transport.zmq_server import ZmqLearnerServer
 
-        return ZmqLearnerServer(host, port, **options)
-    if kind == "inproc":
-        from transport.inproc import InprocLearner
+        return ZmqLearnerServer(host, port, **common, **extra)
+    from transport.inproc import InprocLearner
 
-        return InprocLearner(**options)
-    raise ValueError(f"unknown transport {kind!r}; expected one of {KINDS}")
+    return InprocLearner(**extra, **common)
 
 
-def make_actor_transport(kind: str, address: str, **options) -> ActorTransport:
+def make_actor_transport(
+    kind: str,
+    address: str,
+    *,
+    client_id: str | None = None,
+    param_codec: str = CODEC_HILJAX,
+    max_queue_items: int = DEFAULT_ACTOR_QUEUE_ITEMS,
+    max_queue_bytes: int = DEFAULT_QUEUE_BYTES,
+    max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+    max_backoff_s: float = DEFAULT_MAX_BACKOFF_S,
+    options: ClientOptions | None = None,
+) -> ActorTransport:
     """A connected actor transport (background threads already running).
 
-    options: client_id, param_codec ("hiljax" | "lerobot"), max_queue_items, max_queue_bytes,
-    max_payload_bytes, max_backoff_s; gRPC: send_timeout_s; ZeroMQ: window, ack_timeout_s,
-    heartbeat_s.
+    param_codec: "hiljax" | "lerobot". "inproc" delivers synchronously, so it has no queue and
+    no backoff: max_queue_items, max_queue_bytes and max_backoff_s do not apply to it.
     """
-    if kind == "grpc":
-        from transport.grpc_client import GrpcActorClient
-
-        for key in ("window", "ack_timeout_s", "heartbeat_s"):
-            options.pop(key, None)
-        return GrpcActorClient(address, **options)
-    if kind == "zmq":
-        from transport.zmq_client import ZmqActorClient
-
-        options.pop("send_timeout_s", None)
-        return ZmqActorClient(address, **options)
+    extra = _options_for(kind, options, _CLIENT_OPTIONS)
+    common = {
+        "client_id": client_id,
+        "param_codec": param_codec,
+        "max_payload_bytes": max_payload_bytes,
+    }
     if kind == "inproc":
         from transport.inproc import InprocActor
 
-        return InprocActor(address, **options)
-    raise ValueError(f"unknown transport {kind!r}; expected one of {KINDS}")
+        return InprocActor(address, **common, **extra)
+    queued = {
+        "max_queue_items": max_queue_items,
+        "max_queue_bytes": max_queue_bytes,
+        "max_backoff_s": max_backoff_s,
+    }
+    if kind == "grpc":
+        from transport.grpc_client import GrpcActorClient
+
+        return GrpcActorClient(address, **common, **queued, **extra)
+    from transport.zmq_client import ZmqActorClient
+
+    return ZmqActorClient(address, **common, **queued, **extra)

@@ -23,7 +23,10 @@ from transport.grpc_options import META_CLIENT_ID, META_PARAM_CODEC, META_SEQ, c
 from transport.interface import (
     CODEC_HILJAX,
     CODECS,
+    DEFAULT_ACTOR_QUEUE_ITEMS,
+    DEFAULT_MAX_BACKOFF_S,
     DEFAULT_MAX_PAYLOAD_BYTES,
+    DEFAULT_QUEUE_BYTES,
     KIND_INTERACTIONS,
     KIND_TRANSITIONS,
     ActorTransport,
@@ -48,11 +51,11 @@ class GrpcActorClient(ActorTransport):
         *,
         client_id: str | None = None,
         param_codec: str = CODEC_HILJAX,
-        max_queue_items: int = 64,
-        max_queue_bytes: int = 1 << 30,
+        max_queue_items: int = DEFAULT_ACTOR_QUEUE_ITEMS,
+        max_queue_bytes: int = DEFAULT_QUEUE_BYTES,
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
         send_timeout_s: float = 60.0,
-        max_backoff_s: float = 2.0,
+        max_backoff_s: float = DEFAULT_MAX_BACKOFF_S,
     ):
         if param_codec not in CODECS:
             raise ValueError(f"unknown parameter codec {param_codec!r}")

@@ -30,9 +30,11 @@ from transport.interface import (
     CODEC_LEROBOT,
     CODECS,
     DEFAULT_HOST,
+    DEFAULT_LEARNER_QUEUE_ITEMS,
     DEFAULT_MAX_PAYLOAD_BYTES,
     DEFAULT_PORT,
     DEFAULT_PUSH_FREQUENCY_S,
+    DEFAULT_QUEUE_BYTES,
     KIND_INTERACTIONS,
     KIND_TRANSITIONS,
     LearnerTransport,
@@ -57,15 +59,14 @@ class GrpcLearnerServer(LearnerTransport):
         max_actors: int = 16,
         push_frequency_s: float = DEFAULT_PUSH_FREQUENCY_S,
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
-        queue_max_items: int = 1024,
-        queue_max_bytes: int = 1 << 30,
-        duplicate_filter: DuplicateFilter | None = None,
+        queue_max_items: int = DEFAULT_LEARNER_QUEUE_ITEMS,
+        queue_max_bytes: int = DEFAULT_QUEUE_BYTES,
     ):
         self.host, self._requested_port = host, port
         self.push_frequency_s = push_frequency_s
         self.max_payload_bytes = max_payload_bytes
         self.max_workers = 3 * max_actors + 2
-        self.duplicates = duplicate_filter or DuplicateFilter()
+        self._duplicates = DuplicateFilter()
         self._queues = {
             KIND_TRANSITIONS: PayloadQueue(queue_max_items, queue_max_bytes),
             KIND_INTERACTIONS: PayloadQueue(queue_max_items, queue_max_bytes),
@@ -81,6 +82,7 @@ class GrpcLearnerServer(LearnerTransport):
     # ------------------------------------------------------------------ lifecycle
 
     def start(self) -> "GrpcLearnerServer":
+        self._started = True
         self._server = grpc.server(
             futures.ThreadPoolExecutor(
                 max_workers=self.max_workers, thread_name_prefix="learner-grpc"
@@ -184,7 +186,7 @@ class GrpcLearnerServer(LearnerTransport):
         return services_pb2.Empty()
 
     def _accept(self, kind: str, client: str, seq: int | None, payload: bytes, context) -> None:
-        if seq is not None and self.duplicates.seen(client, seq):
+        if seq is not None and self._duplicates.seen(client, seq):
             log.debug("dropped duplicate %s %d from %s", kind, seq, client)
             return
         try:
@@ -199,7 +201,7 @@ class GrpcLearnerServer(LearnerTransport):
             if self._stopping.is_set() or not context.is_active():
                 context.abort(grpc.StatusCode.UNAVAILABLE, "learner stopping; payload not accepted")
         if seq is not None:
-            self.duplicates.mark(client, seq)
+            self._duplicates.mark(client, seq)
 
 
 class _ChunkedParameters:

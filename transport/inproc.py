@@ -15,8 +15,10 @@ from transport.errors import PayloadError, TransportClosed, TransportFull
 from transport.interface import (
     CODEC_HILJAX,
     CODECS,
+    DEFAULT_LEARNER_QUEUE_ITEMS,
     DEFAULT_MAX_PAYLOAD_BYTES,
     DEFAULT_PUSH_FREQUENCY_S,
+    DEFAULT_QUEUE_BYTES,
     KIND_INTERACTIONS,
     KIND_TRANSITIONS,
     ActorTransport,
@@ -41,15 +43,13 @@ class InprocLearner(LearnerTransport):
         *,
         push_frequency_s: float = DEFAULT_PUSH_FREQUENCY_S,
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
-        queue_max_items: int = 1024,
-        queue_max_bytes: int = 1 << 30,
-        duplicate_filter: DuplicateFilter | None = None,
-        **_ignored,
+        queue_max_items: int = DEFAULT_LEARNER_QUEUE_ITEMS,
+        queue_max_bytes: int = DEFAULT_QUEUE_BYTES,
     ):
         self.name = name or uuid.uuid4().hex
         self.push_frequency_s = push_frequency_s
         self.max_payload_bytes = max_payload_bytes
-        self.duplicates = duplicate_filter or DuplicateFilter()
+        self._duplicates = DuplicateFilter()
         self._queues = {
             KIND_TRANSITIONS: PayloadQueue(queue_max_items, queue_max_bytes),
             KIND_INTERACTIONS: PayloadQueue(queue_max_items, queue_max_bytes),
@@ -64,6 +64,7 @@ class InprocLearner(LearnerTransport):
             if self.name in _registry:
                 raise OSError(f"{self.address} is already in use")
             _registry[self.name] = self
+        self._started = True
         self.running = True
         return self
 
@@ -98,12 +99,12 @@ class InprocLearner(LearnerTransport):
             raise PayloadError(
                 f"payload too large: {len(payload)} > {self.max_payload_bytes} bytes"
             )
-        if self.duplicates.seen(client, seq):
+        if self._duplicates.seen(client, seq):
             return
         item = Received(client, identify_codec(payload), payload, kind)
         if not self._queues[kind].put(item, len(payload), timeout):
             raise TransportFull(f"{self.address} {kind} queue is full")
-        self.duplicates.mark(client, seq)
+        self._duplicates.mark(client, seq)
 
 
 class InprocActor(ActorTransport):
@@ -113,13 +114,16 @@ class InprocActor(ActorTransport):
         *,
         client_id: str | None = None,
         param_codec: str = CODEC_HILJAX,
-        **_ignored,
+        max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
     ):
         if not address.startswith(_PREFIX):
             raise ValueError(f"not an inproc address: {address!r}")
+        if param_codec not in CODECS:
+            raise ValueError(f"unknown parameter codec {param_codec!r}")
         self.name = address[len(_PREFIX) :]
         self.client_id = client_id or new_client_id()
         self.param_codec = param_codec
+        self.max_payload_bytes = max_payload_bytes
         self._seq = 0
         self._delivered: tuple[int, Payload] | None = None
         self._delivered_at = float("-inf")
@@ -154,6 +158,10 @@ class InprocActor(ActorTransport):
         self._send(KIND_INTERACTIONS, payload, timeout)
 
     def _send(self, kind: str, payload: Payload, timeout: float | None) -> None:
+        if len(payload) == 0 or len(payload) > self.max_payload_bytes:
+            raise PayloadError(
+                f"payload of {len(payload)} bytes outside (0, {self.max_payload_bytes}]"
+            )
         self._learner().deliver(kind, self.client_id, self._seq, payload, timeout)
         self._seq += 1
 

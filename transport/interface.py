@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from transport import codec as hiljax_codec
 from transport.errors import PayloadError, TransportClosed
 from transport.lerobot_codec import is_pickle
-from transport.queues import OutgoingQueue, PayloadQueue
+from transport.queues import DuplicateFilter, OutgoingQueue, PayloadQueue
 from transport.torch_archive import is_torch_archive
 
 CODEC_HILJAX = "hiljax"
@@ -31,6 +31,11 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 50051  # the reference's learner_port; tests pass 0 (chosen by the OS)
 DEFAULT_MAX_PAYLOAD_BYTES = 256 * 1024 * 1024
 DEFAULT_PUSH_FREQUENCY_S = 4.0  # the reference's policy_parameters_push_frequency
+# Queue bounds shared by every implementation, so the factory and the constructors agree.
+DEFAULT_LEARNER_QUEUE_ITEMS = 1024  # per kind (transitions, interactions)
+DEFAULT_ACTOR_QUEUE_ITEMS = 64  # payloads waiting for the learner's acknowledgement
+DEFAULT_QUEUE_BYTES = 1 << 30
+DEFAULT_MAX_BACKOFF_S = 2.0  # reconnect backoff cap
 
 Payload = bytes | memoryview
 
@@ -123,8 +128,27 @@ class LearnerTransport(abc.ABC):
         """Offer new parameters ({codec: bytes}, or bytes for the hiljax codec). Only the newest
         is kept; each actor gets at most one per push period."""
 
-    # Implementations keep one bounded PayloadQueue per kind in `self._queues`.
+    # Implementations keep one bounded PayloadQueue per kind in `self._queues`, the filter that
+    # drops resent payloads in `self._duplicates`, and set `self._started` in start().
     _queues: Mapping[str, PayloadQueue]
+    _duplicates: DuplicateFilter
+    _started: bool = False
+
+    def state(self) -> dict:
+        """What must survive a learner restart, JSON-serialisable: checkpoint it with the
+        learner's own state. Today that is which (actor, seq) payloads were accepted, so an
+        actor's resend of a payload acknowledged before the restart is not learned from twice."""
+        return {_STATE_DUPLICATES: self._duplicates.state()}
+
+    def restore(self, state: dict) -> None:
+        """Put back a `state()` (a fresh filter for `{}` or a state saved before this existed).
+
+        Only before start(): once serving, a resent payload could be accepted in the gap before
+        the restore, and replacing the filter would forget what was accepted meanwhile; so
+        restoring a started transport is a RuntimeError. A malformed state is a ValueError."""
+        if self._started:
+            raise RuntimeError("restore() must be called before start()")
+        self._duplicates = DuplicateFilter(state=_duplicates_state(state))
 
     def poll_transitions(
         self, timeout: float = 0.0, max_items: int | None = None
@@ -145,6 +169,19 @@ class LearnerTransport(abc.ABC):
 
     def __exit__(self, *exc):
         self.stop()
+
+
+_STATE_DUPLICATES = "duplicates"
+
+
+def _duplicates_state(state: dict) -> dict | None:
+    """The duplicate filter's part of a LearnerTransport.state(), refusing anything else."""
+    if not isinstance(state, Mapping) or set(state) - {_STATE_DUPLICATES}:
+        raise ValueError(
+            f"transport state must be a dict with at most the key {_STATE_DUPLICATES!r} "
+            f"(from LearnerTransport.state()), got {state!r:.200}"
+        )
+    return state.get(_STATE_DUPLICATES)
 
 
 class ActorTransport(abc.ABC):

@@ -138,16 +138,13 @@ class DuplicateFilter:
     """Remembers which (client, seq) payloads were accepted, so resends are dropped.
 
     Per client: every seq below `floor` counts as seen, plus a set of seqs above it (actors
-    send in order, so the set stays small and the floor advances). Share one instance across
-    learner restarts (or checkpoint `state()`) to keep exactly-once across them.
+    send in order, so the set stays small and the floor advances). A learner transport owns
+    one; its `LearnerTransport.state()` / `restore()` carry it across learner restarts.
     """
 
     def __init__(self, max_tracked_per_client: int = 65536, state: dict | None = None):
         self.max_tracked = max_tracked_per_client
-        self._floor: dict[str, int] = dict((state or {}).get("floor", {}))
-        self._above: dict[str, set[int]] = {
-            c: set(s) for c, s in (state or {}).get("above", {}).items()
-        }
+        self._floor, self._above = _checked_filter_state(state)
         self._lock = threading.Lock()
 
     def seen(self, client: str, seq: int) -> bool:
@@ -178,6 +175,33 @@ class DuplicateFilter:
                 "floor": dict(self._floor),
                 "above": {c: sorted(s) for c, s in self._above.items()},
             }
+
+
+def _checked_filter_state(state: dict | None) -> tuple[dict[str, int], dict[str, set[int]]]:
+    """(floors, seqs above them) from a DuplicateFilter.state(). A malformed one (a corrupt or
+    hand-edited checkpoint) is a ValueError: accepting it would silently let resends through."""
+    if state is None:
+        return {}, {}
+    if not isinstance(state, dict) or set(state) - {"floor", "above"}:
+        raise ValueError(f"duplicate filter state must be {{'floor', 'above'}}, got {state!r:.200}")
+    floor, above = state.get("floor", {}), state.get("above", {})
+    if not (isinstance(floor, dict) and all(_is_client_seq(c, n) for c, n in floor.items())):
+        raise ValueError(f"duplicate filter floor must map client ids to seqs, got {floor!r:.200}")
+    if not (
+        isinstance(above, dict)
+        and all(isinstance(s, (list, tuple)) for s in above.values())
+        and all(_is_client_seq(c, n) for c, s in above.items() for n in s)
+    ):
+        raise ValueError(
+            f"duplicate filter above must map client ids to seq lists, got {above!r:.200}"
+        )
+    return dict(floor), {c: set(s) for c, s in above.items()}
+
+
+def _is_client_seq(client, seq) -> bool:
+    return (
+        isinstance(client, str) and isinstance(seq, int) and not isinstance(seq, bool) and seq >= 0
+    )
 
 
 class NewestSlot:

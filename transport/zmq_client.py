@@ -17,7 +17,10 @@ from transport.errors import PayloadError
 from transport.interface import (
     CODEC_HILJAX,
     CODECS,
+    DEFAULT_ACTOR_QUEUE_ITEMS,
+    DEFAULT_MAX_BACKOFF_S,
     DEFAULT_MAX_PAYLOAD_BYTES,
+    DEFAULT_QUEUE_BYTES,
     KIND_INTERACTIONS,
     KIND_TRANSITIONS,
     ActorTransport,
@@ -39,13 +42,13 @@ class ZmqActorClient(ActorTransport):
         *,
         client_id: str | None = None,
         param_codec: str = CODEC_HILJAX,
-        max_queue_items: int = 64,
-        max_queue_bytes: int = 1 << 30,
+        max_queue_items: int = DEFAULT_ACTOR_QUEUE_ITEMS,
+        max_queue_bytes: int = DEFAULT_QUEUE_BYTES,
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
         window: int = 4,
         ack_timeout_s: float = 5.0,
         heartbeat_s: float = 0.5,
-        max_backoff_s: float = 2.0,
+        max_backoff_s: float = DEFAULT_MAX_BACKOFF_S,
     ):
         if param_codec not in CODECS:
             raise ValueError(f"unknown parameter codec {param_codec!r}")

@@ -17,9 +17,11 @@ from transport.errors import PayloadError
 from transport.interface import (
     CODECS,
     DEFAULT_HOST,
+    DEFAULT_LEARNER_QUEUE_ITEMS,
     DEFAULT_MAX_PAYLOAD_BYTES,
     DEFAULT_PORT,
     DEFAULT_PUSH_FREQUENCY_S,
+    DEFAULT_QUEUE_BYTES,
     KIND_INTERACTIONS,
     KIND_TRANSITIONS,
     LearnerTransport,
@@ -45,17 +47,15 @@ class ZmqLearnerServer(LearnerTransport):
         *,
         push_frequency_s: float = DEFAULT_PUSH_FREQUENCY_S,
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
-        queue_max_items: int = 1024,
-        queue_max_bytes: int = 1 << 30,
-        duplicate_filter: DuplicateFilter | None = None,
+        queue_max_items: int = DEFAULT_LEARNER_QUEUE_ITEMS,
+        queue_max_bytes: int = DEFAULT_QUEUE_BYTES,
         client_timeout_s: float = 3.0,
-        max_actors: int = 16,
     ):
         self.host, self._requested_port = host, port
         self.push_frequency_s = push_frequency_s
         self.max_payload_bytes = max_payload_bytes
         self.client_timeout_s = client_timeout_s
-        self.duplicates = duplicate_filter or DuplicateFilter()
+        self._duplicates = DuplicateFilter()
         self._queues = {
             KIND_TRANSITIONS: PayloadQueue(queue_max_items, queue_max_bytes),
             KIND_INTERACTIONS: PayloadQueue(queue_max_items, queue_max_bytes),
@@ -72,6 +72,7 @@ class ZmqLearnerServer(LearnerTransport):
     # ------------------------------------------------------------------ lifecycle
 
     def start(self) -> "ZmqLearnerServer":
+        self._started = True
         self._context = zmq.Context()
         self._router = self._context.socket(zmq.ROUTER)
         self._router.setsockopt(zmq.LINGER, 0)
@@ -198,7 +199,7 @@ class ZmqLearnerServer(LearnerTransport):
     def _accept(
         self, identity: bytes, client: str, kind: str, seq: int, payload: memoryview, state
     ) -> None:
-        if self.duplicates.seen(client, seq):
+        if self._duplicates.seen(client, seq):
             self._router.send_multipart([identity, proto.ACK, proto.pack_seq(seq)])
             return
         try:
@@ -222,7 +223,7 @@ class ZmqLearnerServer(LearnerTransport):
             if not self._queues[item.kind].put(item, len(item.payload), timeout=0):
                 return
             state.backlog.pop(0)
-            self.duplicates.mark(client, seq)
+            self._duplicates.mark(client, seq)
             self._router.send_multipart([identity, proto.ACK, proto.pack_seq(seq)])
 
     def _read_subscriptions(self, state: "_LoopState") -> None:

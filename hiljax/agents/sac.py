@@ -29,6 +29,7 @@ from hiljax.networks.sac_networks import (
     init_params,
     make_sac_networks,
 )
+from hiljax.transition import LOSS_FIELDS, step_field, step_shape
 
 from . import sac_losses
 from .sac_losses import actor_loss, critic_loss, discrete_critic_loss, temperature_loss
@@ -104,8 +105,7 @@ class SACAgent(flax.struct.PyTreeNode):
 
 def check_batch(config: SACConfig, batch: dict) -> None:
     """Raise ValueError naming the first field whose shape does not fit `config` (before jit)."""
-    required = ("observations", "next_observations", "actions", "rewards", "dones",
-                "discrete_penalty")
+    required = ("observations", "next_observations", *LOSS_FIELDS)
     missing = [k for k in required if k not in batch]
     if missing:
         raise ValueError(f"batch lacks {missing}")
@@ -113,8 +113,8 @@ def check_batch(config: SACConfig, batch: dict) -> None:
     if len(lead) != 2:
         raise ValueError(f"batch arrays need leading axes (utd_ratio, batch_size); rewards has "
                          f"shape {lead}")
-    expected = {"actions": lead + (config.action_dim,), "rewards": lead, "dones": lead,
-                "discrete_penalty": lead}
+    expected = {name: step_shape(step_field(name), lead, config.action_dim)
+                for name in LOSS_FIELDS}
     for field in ("observations", "next_observations"):
         for key, shape in config.input_features.items():
             if key not in batch[field]:
@@ -132,15 +132,21 @@ def check_batch(config: SACConfig, batch: dict) -> None:
 # One gradient step of one network.
 
 
-def _apply_gradients(agent: SACAgent, name: str, loss_fn, batch: dict, key: jax.Array):
-    (_, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-        agent.params[name], agent, batch, key
+def _apply_gradients(agent: SACAgent, name: str, loss_fn, *loss_args):
+    """One optimiser step on `agent.params[name]`.
+
+    `loss_fn(params, *loss_args) -> (loss, (metrics, outputs))`; returns the new agent, the
+    metrics plus this network's gradient norm, and the loss's outputs for a later step.
+    """
+    (_, (metrics, outputs)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+        agent.params[name], *loss_args
     )
     optimizer = make_optimizers(agent.config)[name]
     updates, opt_state = optimizer.update(grads, agent.opt_states[name], agent.params[name])
     params = {**agent.params, name: optax.apply_updates(agent.params[name], updates)}
     metrics = {**metrics, f"{name}_grad_norm": optax.tree.norm(grads)}
-    return agent.replace(params=params, opt_states={**agent.opt_states, name: opt_state}), metrics
+    agent = agent.replace(params=params, opt_states={**agent.opt_states, name: opt_state})
+    return agent, metrics, outputs
 
 
 def _polyak(agent: SACAgent, name: str) -> SACAgent:
@@ -150,14 +156,14 @@ def _polyak(agent: SACAgent, name: str) -> SACAgent:
 
 
 def _critic_step(agent: SACAgent, minibatch: dict, key: jax.Array):
-    k_critic, k_discrete = jax.random.split(key)
-    agent, metrics = _apply_gradients(agent, "critic", critic_loss, minibatch, k_critic)
-    latents = metrics.pop("latents")
+    # The discrete critic needs no key, but the split stays: it fixes the critic's key stream.
+    k_critic, _ = jax.random.split(key)
+    agent, metrics, latents = _apply_gradients(agent, "critic", critic_loss, agent, minibatch,
+                                               k_critic)
     agent = _polyak(agent, "critic")
     if agent.config.num_discrete_actions:
-        agent, discrete_metrics = _apply_gradients(
-            agent, "discrete_critic", discrete_critic_loss, {**minibatch, "latents": latents},
-            k_discrete,
+        agent, discrete_metrics, _ = _apply_gradients(
+            agent, "discrete_critic", discrete_critic_loss, agent, minibatch, latents
         )
         agent = _polyak(agent, "discrete_critic")
         metrics = {**metrics, **discrete_metrics}
@@ -165,10 +171,10 @@ def _critic_step(agent: SACAgent, minibatch: dict, key: jax.Array):
 
 
 def _policy_step(agent: SACAgent, minibatch: dict, key: jax.Array):
-    agent, actor_metrics = _apply_gradients(agent, "actor", actor_loss, minibatch, key)
-    log_probs = actor_metrics.pop("log_probs")
-    agent, temp_metrics = _apply_gradients(
-        agent, "temperature", temperature_loss, {**minibatch, "log_probs": log_probs}, key
+    agent, actor_metrics, log_probs = _apply_gradients(agent, "actor", actor_loss, agent,
+                                                       minibatch, key)
+    agent, temp_metrics, _ = _apply_gradients(
+        agent, "temperature", temperature_loss, log_probs, agent.config.resolved_target_entropy
     )
     return agent, {**actor_metrics, **temp_metrics}
 

@@ -14,8 +14,8 @@ never imports this package. CLI: `python -m hiljax.classifier.train --help`.
 from .analysis import confusion_matrix, pick_threshold, precision_recall_curve
 from .config import ClassifierConfig, load_classifier_config
 from .data import ClassifierData, from_dataset, labels_from_rewards, split_by_episode
-from .io import ClassifierFileError, load_classifier, save_classifier
-from .predict import RewardClassifier
+from .io import ClassifierFileError
+from .predict import RewardClassifier, load_classifier, save_classifier
 from .training import TrainingHistory, train_classifier
 
 __all__ = [

@@ -9,6 +9,9 @@
 Every file is written to a temporary name and renamed into place. A missing, truncated or
 corrupt file, or parameters that do not fit the config, raise ClassifierFileError (a
 ValueError) naming the file and what is wrong.
+
+This module knows files, not the RewardClassifier: `hiljax.classifier.predict` builds one from
+what `read_classifier_files` returns, and hands its parts to `write_classifier_files`.
 """
 
 from __future__ import annotations
@@ -26,11 +29,10 @@ from safetensors import safe_open
 from safetensors.numpy import save_file
 
 from hiljax.config import ConfigError, from_dict, to_dict
-from hiljax.files import write_atomic, write_json_atomic
+from hiljax.storage.files import write_atomic, write_json_atomic
 
 from .config import ClassifierConfig
 from .model import backbone_feature_shapes, init_backbone_params, init_network_params
-from .predict import RewardClassifier
 
 FORMAT, VERSION = "hiljax-reward-classifier", 1
 CONFIG_FILE, WEIGHTS_FILE = "config.json", "model.safetensors"
@@ -42,16 +44,17 @@ class ClassifierFileError(ValueError):
     """A saved classifier that cannot be loaded as written (missing, truncated, corrupt...)."""
 
 
-def save_classifier(classifier: RewardClassifier, path: str | os.PathLike,
-                    overwrite: bool = False) -> Path:
-    """Write `classifier` into directory `path` (created); refuses to replace a saved one
-    unless `overwrite`. Returns the directory."""
+def write_classifier_files(path: str | os.PathLike, *, config: ClassifierConfig,
+                           backbone_params, params, image_shapes: dict, threshold: float,
+                           metrics: dict, overwrite: bool = False) -> Path:
+    """Write a classifier's parts into directory `path` (created); refuses to replace a saved
+    one unless `overwrite`. Returns the directory."""
     directory = Path(path)
     if (directory / CONFIG_FILE).exists() and not overwrite:
         raise FileExistsError(f"{directory} already holds a classifier; pass overwrite=True")
     directory.mkdir(parents=True, exist_ok=True)
     tensors = {}
-    for part, tree in zip(PARTS, (classifier.backbone_params, classifier.params)):
+    for part, tree in zip(PARTS, (backbone_params, params)):
         flat = traverse_util.flatten_dict(jax.device_get(tree), sep="/")
         tensors.update({f"{part}/{name}": np.ascontiguousarray(v) for name, v in flat.items()})
     metadata = {"format": FORMAT, "version": str(VERSION),
@@ -60,17 +63,18 @@ def save_classifier(classifier: RewardClassifier, path: str | os.PathLike,
     document = {
         "format": FORMAT,
         "version": VERSION,
-        "config": to_dict(classifier.config),
-        "image_shapes": {k: list(v) for k, v in classifier.image_shapes.items()},
-        "threshold": classifier.threshold,
-        "metrics": classifier.metrics,
+        "config": to_dict(config),
+        "image_shapes": {k: list(v) for k, v in image_shapes.items()},
+        "threshold": threshold,
+        "metrics": metrics,
     }
     write_json_atomic(directory / CONFIG_FILE, document)
     return directory
 
 
-def load_classifier(path: str | os.PathLike) -> RewardClassifier:
-    """The classifier saved in directory `path`, ready to call on observations."""
+def read_classifier_files(path: str | os.PathLike) -> dict:
+    """The parts of the classifier saved in directory `path`: the keyword arguments of
+    RewardClassifier (config, backbone_params, params, image_shapes, threshold, metrics)."""
     directory = Path(path)
     if not directory.is_dir():
         raise ClassifierFileError(f"no saved classifier at {directory} (not a directory)")
@@ -90,8 +94,9 @@ def load_classifier(path: str | os.PathLike) -> RewardClassifier:
     if not isinstance(threshold, (int, float)) or not 0.0 <= threshold <= 1.0:
         raise ClassifierFileError(f"{directory / CONFIG_FILE}: threshold must be a number in "
                                   f"[0, 1], got {threshold!r}")
-    return RewardClassifier(config, trees["backbone"], trees["network"], image_shapes,
-                            float(threshold), document.get("metrics") or {})
+    return {"config": config, "backbone_params": trees["backbone"], "params": trees["network"],
+            "image_shapes": image_shapes, "threshold": float(threshold),
+            "metrics": document.get("metrics") or {}}
 
 
 def _read_document(path: Path) -> dict:

@@ -23,9 +23,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from hiljax.networks.backbone import init_backbone, make_backbone
 from hiljax.networks.encoder import ObservationEncoder
-from hiljax.networks.resnet_weights import load_resnet10
-from hiljax.networks.sac_networks import make_backbone
 
 from .config import ClassifierConfig, compiled_view
 
@@ -67,24 +66,15 @@ def make_network(config: ClassifierConfig) -> ClassifierNetwork:
     )
 
 
-@functools.lru_cache(maxsize=4)
 def make_backbone_module(model_name: str) -> nn.Module:
     return make_backbone(model_name)
 
 
 def init_backbone_params(config: ClassifierConfig, key: jax.Array,
                          image_shape: tuple[int, int, int]) -> dict:
-    """Pretrained ResNet10 weights when the config names a file, else a random initialisation."""
-    if config.pretrained_vision_weights is not None:
-        return load_resnet10(config.pretrained_vision_weights)
-    return _random_backbone_params(config.model_name, tuple(image_shape), key)
-
-
-# Initialisers run jitted: flax's eager init of ResNet10 dispatches op by op (~2x slower).
-@functools.partial(jax.jit, static_argnames=("model_name", "image_shape"))
-def _random_backbone_params(model_name: str, image_shape: tuple[int, int, int], key: jax.Array):
-    example = jnp.zeros((1, *image_shape), jnp.uint8)
-    return make_backbone_module(model_name).init(key, example)["params"]
+    """Pretrained ResNet10 weights when the config names a file, else a random initialisation
+    (hiljax.networks.backbone builds both, as for the SAC)."""
+    return init_backbone(config.model_name, image_shape, key, config.pretrained_vision_weights)
 
 
 def init_network_params(config: ClassifierConfig, key: jax.Array,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Mapping
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -21,6 +22,7 @@ import numpy as np
 
 from .config import ClassifierConfig, compiled_view
 from .features import backbone_features, pad_batch
+from .io import read_classifier_files, write_classifier_files
 from .model import class_probabilities, make_network
 
 PREDICT_BATCH = 32  # frames per jitted call in predict_proba (the last batch is padded)
@@ -116,10 +118,23 @@ class RewardClassifier:
         return frames
 
     def save(self, path: str | os.PathLike, overwrite: bool = False) -> None:
-        from .io import save_classifier
-
         save_classifier(self, path, overwrite=overwrite)
 
     def __repr__(self) -> str:
         return (f"RewardClassifier(cameras={list(self.image_keys)}, "
                 f"num_classes={self.config.num_classes}, threshold={self.threshold:.3f})")
+
+
+def save_classifier(classifier: RewardClassifier, path: str | os.PathLike,
+                    overwrite: bool = False) -> Path:
+    """Write `classifier` into directory `path` (hiljax.classifier.io's format); refuses to
+    replace a saved one unless `overwrite`. Returns the directory."""
+    return write_classifier_files(
+        path, config=classifier.config, backbone_params=classifier.backbone_params,
+        params=classifier.params, image_shapes=classifier.image_shapes,
+        threshold=classifier.threshold, metrics=classifier.metrics, overwrite=overwrite)
+
+
+def load_classifier(path: str | os.PathLike) -> RewardClassifier:
+    """The classifier saved in directory `path`, ready to call on observations."""
+    return RewardClassifier(**read_classifier_files(path))

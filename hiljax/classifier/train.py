@@ -76,8 +76,8 @@ def _log_outcome(classifier, output: Path) -> None:
 def run(dataset: str, output: Path, config: ClassifierConfig, overwrite: bool,
         progress: bool) -> int:
     from .data import from_dataset
-    from .io import save_classifier
     from .plots import plot_training_curves
+    from .predict import save_classifier
     from .training import train_classifier
 
     try:

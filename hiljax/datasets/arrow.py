@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from hiljax.files import write_bytes_atomic
+from hiljax.storage.files import write_bytes_atomic
 
 from .format import DatasetError
 

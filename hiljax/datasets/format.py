@@ -19,6 +19,8 @@ import json
 from collections.abc import Mapping
 from pathlib import Path
 
+from hiljax.transition import step_field
+
 CODEBASE_VERSION = "v3.0"
 CHUNKS_SIZE = 1000  # files per chunk directory (LeRobot's default)
 DATA_FILES_SIZE_IN_MB = 100
@@ -41,13 +43,14 @@ DEFAULT_FEATURES = {
 NUMERIC_DTYPES = ("float32", "float64", "int32", "int64", "bool")
 MEDIA_DTYPES = ("image", "video")
 
-# The HIL-SERL keys of a recorded frame (reference_facts §4; LeRobot's gym_manipulator).
-REWARD = "next.reward"
-DONE = "next.done"
-TRUNCATED = "next.truncated"  # hiljax's addition: the episode hit its time limit (bootstrap)
-DISCRETE_PENALTY = "complementary_info.discrete_penalty"
-IS_INTERVENTION = "complementary_info.is_intervention"
-ACTION = "action"
+# The HIL-SERL keys of a recorded frame (reference_facts §4; LeRobot's gym_manipulator): the
+# dataset names of hiljax.transition's fields.
+REWARD = step_field("rewards").dataset_key  # next.reward
+DONE = step_field("dones").dataset_key  # next.done
+TRUNCATED = step_field("truncateds").dataset_key  # hiljax's: the episode hit its time limit
+DISCRETE_PENALTY = step_field("discrete_penalty").dataset_key
+IS_INTERVENTION = step_field("is_intervention").dataset_key
+ACTION = step_field("actions").dataset_key
 IMAGE_PREFIX = "observation.images."
 
 

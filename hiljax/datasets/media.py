@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from hiljax.files import write_atomic
+from hiljax.storage.files import write_atomic
 
 from .format import DatasetError
 

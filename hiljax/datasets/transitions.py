@@ -13,14 +13,19 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-from .format import ACTION, DISCRETE_PENALTY, DONE, IS_INTERVENTION, REWARD, TRUNCATED, DatasetError
+from hiljax.transition import STEP_FIELDS, with_defaults
+
+from .format import ACTION, DatasetError
 from .reader import LeRobotDataset
+
+# Columns a dataset must have to become transitions; the others default (hiljax.transition).
+REQUIRED_COLUMNS = tuple(f.dataset_key for f in STEP_FIELDS if f.default is None)
 
 
 def check_transition_features(dataset: LeRobotDataset, observation_keys: Sequence[str],
                               action_dim: int | None = None) -> None:
     """Fail early (from the metadata alone) when the dataset cannot feed this policy."""
-    _require_keys(dataset, [ACTION, REWARD, DONE, *observation_keys])
+    _require_keys(dataset, [*REQUIRED_COLUMNS, *observation_keys])
     width = int(np.prod(dataset.features[ACTION]["shape"]))
     if action_dim is not None and width != action_dim:
         raise DatasetError(f"{dataset.root}: actions have {width} dims, the policy expects "
@@ -29,18 +34,13 @@ def check_transition_features(dataset: LeRobotDataset, observation_keys: Sequenc
 
 def episode_transitions(dataset: LeRobotDataset, observation_keys: Sequence[str],
                         action_dim: int | None = None) -> Iterator[dict]:
-    """One dict per episode, {observations, next_observations, actions, rewards, dones,
-    truncateds, is_intervention, discrete_penalty}: the keyword arguments of
-    ReplayBuffer.add_batch. Camera frames are decoded one episode at a time."""
+    """One dict per episode, {observations, next_observations, and every field of
+    hiljax.transition}: the keyword arguments of ReplayBuffer.add_batch. Camera frames are
+    decoded one episode at a time."""
     check_transition_features(dataset, observation_keys, action_dim)
-    steps = {
-        "actions": dataset.column(ACTION).astype(np.float32).reshape(dataset.num_frames, -1),
-        "rewards": dataset.column(REWARD).astype(np.float32),
-        "truncateds": _optional(dataset, TRUNCATED, bool),
-        "is_intervention": _optional(dataset, IS_INTERVENTION, bool),
-        "discrete_penalty": _optional(dataset, DISCRETE_PENALTY, np.float32),
-    }
-    steps["dones"] = dataset.column(DONE).astype(bool) & ~steps["truncateds"]
+    steps = with_defaults(_step_columns(dataset), dataset.num_frames, str(dataset.root))
+    # LeRobot's next.done also marks time limits; a terminal is done without truncation.
+    steps["dones"] = steps["dones"] & ~steps["truncateds"]
     for position, (_, start, end) in enumerate(dataset.episode_bounds()):
         observations = dataset.episode(position, observation_keys)
         # s' is the next frame; the last frame is its own successor (see the module docstring).
@@ -65,10 +65,15 @@ def dataset_transitions(dataset: LeRobotDataset, observation_keys: Sequence[str]
     return out
 
 
-def _optional(dataset: LeRobotDataset, key: str, dtype) -> np.ndarray:
-    if key not in dataset.features:
-        return np.zeros(dataset.num_frames, dtype)
-    return dataset.column(key).astype(dtype)
+def _step_columns(dataset: LeRobotDataset) -> dict[str, np.ndarray]:
+    """The transition fields the dataset has, by field name (absent ones are left out)."""
+    columns = {}
+    for field in STEP_FIELDS:
+        if field.dataset_key in dataset.features:
+            column = dataset.column(field.dataset_key).astype(field.dtype)
+            shape = (dataset.num_frames, -1) if field.per_action else (dataset.num_frames,)
+            columns[field.name] = column.reshape(shape)
+    return columns
 
 
 def _require_keys(dataset: LeRobotDataset, keys: Sequence[str]) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from hiljax.files import write_json_atomic
+from hiljax.storage.files import write_json_atomic
 
 from . import arrow, stats
 from .format import (

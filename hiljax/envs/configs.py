@@ -15,7 +15,11 @@ from pathlib import Path
 
 from hiljax.config import FrozenMapping, load_config, require
 
-ROBOT_TYPES = ("sim_so100", "fake", "so100", "gym_hil")
+# Robot types by kind. A real arm holds each step to 1 / fps of wall time and is driven through
+# hiljax.hardware (the drivers add their arms here); the others are simulators or stand-ins.
+SIMULATED_ROBOT_TYPES = ("sim_so100", "fake", "gym_hil")
+REAL_ROBOT_TYPES = ("so100",)
+ROBOT_TYPES = SIMULATED_ROBOT_TYPES + REAL_ROBOT_TYPES
 # "leader" / "leader_automatic" are the reference's leader-arm modes (no leader arm here);
 # "sim_operator" is hiljax's scripted person for the simulator (hiljax.envs.sim.operator).
 CONTROL_MODES = ("gamepad", "gamepad_hid", "keyboard", "leader", "leader_automatic",
@@ -52,7 +56,7 @@ class RobotConfig:
 
     @property
     def is_real(self) -> bool:
-        return self.type == "so100"
+        return self.type in REAL_ROBOT_TYPES
 
 
 def _frozen_bounds(bounds) -> FrozenMapping:

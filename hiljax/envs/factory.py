@@ -18,7 +18,7 @@ import logging
 
 import gymnasium as gym
 
-from hiljax.control import InputController, make_controller
+from hiljax.control import InputController
 from hiljax.envs.configs import HILSerlRobotEnvConfig, RobotConfig
 from hiljax.envs.env import HILSerlRobotEnv
 from hiljax.envs.wrappers import (
@@ -28,17 +28,15 @@ from hiljax.envs.wrappers import (
     ConvertToLeRobotObservation,
     EEActionWrapper,
     EEObservationWrapper,
-    GamepadControlWrapper,
     GripperActionWrapper,
     GripperPenaltyWrapper,
     ImageCropResizeWrapper,
-    InterventionWrapper,
     JointMaskingActionSpace,
-    KeyboardInterfaceWrapper,
     ResetWrapper,
     RewardClassifier,
     RewardWrapper,
     TimeLimitWrapper,
+    make_intervention_wrapper,
 )
 from hiljax.kinematics import RobotKinematics
 
@@ -160,27 +158,6 @@ def make_sim_operator(cfg: HILSerlRobotEnvConfig, robot) -> InputController:
     return SimOperator(robot, cfg.wrapper.sim_operator,
                        step_sizes=(params.x_step_size, params.y_step_size, params.z_step_size),
                        bounds=params.bounds)
-
-
-def make_intervention_wrapper(env, control_mode: str | None, use_gripper: bool,
-                              controller: InputController | None = None) -> gym.Env:
-    """The human-intervention wrapper for a control mode (or an injected controller)."""
-    if control_mode in ("leader", "leader_automatic"):
-        raise NotImplementedError(
-            f"control_mode {control_mode!r} needs a leader arm; hiljax has no leader-arm "
-            "teleoperation. Use gamepad, gamepad_hid or keyboard.")
-    if controller is not None:
-        return InterventionWrapper(env, controller, use_gripper=use_gripper)
-    if control_mode == "sim_operator":
-        raise ValueError("control_mode 'sim_operator' reads the simulator: build the env with "
-                         "make_robot_env (robot.type 'sim_so100'), or pass the controller "
-                         "(make_sim_operator(cfg, robot))")
-    if control_mode is None:
-        return env
-    if control_mode == "keyboard":
-        return KeyboardInterfaceWrapper(env, use_gripper=use_gripper)
-    return GamepadControlWrapper(env, use_gripper=use_gripper,
-                                 controller=make_controller(control_mode))
 
 
 def _intervention_wrapper(env, cfg: HILSerlRobotEnvConfig, controller) -> gym.Env:

@@ -28,7 +28,12 @@ import sys
 import gymnasium as gym
 import numpy as np
 
-from hiljax.envs.wrappers import ConvertToLeRobotObservation, ImageCropResizeWrapper, RewardWrapper
+from hiljax.envs.wrappers import (
+    ConvertToLeRobotObservation,
+    ImageCropResizeWrapper,
+    RewardWrapper,
+    make_intervention_wrapper,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -92,8 +97,6 @@ def make_base_gym_hil_env(cfg) -> gym.Env:
 
 def make_gym_hil_env(cfg, reward_classifier=None, controller=None) -> gym.Env:
     """The gym-hil env with hiljax's observation / info conventions and wrappers."""
-    from hiljax.envs.factory import make_intervention_wrapper
-
     env = make_base_gym_hil_env(cfg)
     env = GymHilInfoWrapper(env)
     env = ConvertToLeRobotObservation(env)

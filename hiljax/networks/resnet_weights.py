@@ -38,8 +38,8 @@ import numpy as np
 from safetensors import safe_open
 from safetensors.numpy import save_file
 
-from hiljax.files import write_atomic
 from hiljax.networks.resnet import resnet10_param_shapes
+from hiljax.storage.files import write_atomic
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,8 @@ import numpy as np
 
 from hiljax.config import SACConfig, is_image_key
 
-from .encoder import ObservationEncoder, SmallCNN
+from .backbone import make_backbone, sac_backbone
+from .encoder import ObservationEncoder
 from .heads import CriticEnsemble, DiscreteCritic, TanhGaussianPolicy
 
 log = logging.getLogger(__name__)
@@ -44,14 +45,6 @@ def _state_keys(config: SACConfig) -> tuple[str, ...]:
     keys = [k for k in config.input_features if not is_image_key(k)]
     known = [k for k in STATE_KEY_ORDER if k in keys]
     return tuple(known + sorted(set(keys) - set(known)))
-
-
-def make_backbone(name: str | None) -> nn.Module:
-    if name == "resnet10":
-        from .resnet import ResNet10
-
-        return ResNet10()
-    return SmallCNN()
 
 
 @functools.lru_cache(maxsize=32)
@@ -94,16 +87,19 @@ def example_observation(config: SACConfig, batch: int = 1) -> dict[str, np.ndarr
 
 
 def init_params(config: SACConfig, key: jax.Array, backbone_params=None) -> dict:
-    """Fresh parameters for every network; `backbone_params` (e.g. pretrained ResNet10) if given."""
+    """Fresh parameters for every network. The backbone is `backbone_params` if given, else
+    the one `hiljax.networks.backbone.sac_backbone` builds from the config (the weights file, or
+    a random one from the config's seed: what every actor rebuilds)."""
     nets = make_sac_networks(config)
-    k_backbone, k_encoder, k_critic, k_actor, k_discrete = jax.random.split(key, 5)
+    # Five keys, the first unused since the backbone has its own: the others stay as they were.
+    _, k_encoder, k_critic, k_actor, k_discrete = jax.random.split(key, 5)
     obs = example_observation(config)
 
     features = {}
     if nets.backbone is not None:
         images = jnp.asarray(obs[config.image_keys[0]])
         if backbone_params is None:
-            backbone_params = nets.backbone.init(k_backbone, images)["params"]
+            backbone_params = sac_backbone(config)
         feature_map = nets.backbone.apply({"params": backbone_params}, images)
         features = {k: feature_map for k in config.image_keys}
         log.info("vision backbone %s: feature map %s", type(nets.backbone).__name__,

@@ -13,7 +13,7 @@ from hiljax.datasets import DatasetError, DatasetWriter
 from hiljax.envs.configs import load_env_config
 from hiljax.learner import Learner
 from hiljax.record import record
-from hiljax.train_config import load_train_config
+from hiljax.run.train_config import load_train_config
 from tests.datasets.test_record import CONFIG as RECORD_CONFIG
 from tests.datasets.test_record import ROOT
 from tests.sac_helpers import tiny_config
@@ -46,11 +46,12 @@ def synthetic_dataset(root, lengths=(4, 6)):
 
 def make_learner(tmp_path, dataset, **policy):
     fields = dict(input_features={"observation.state": (5,)}, continuous_action_dim=3,
-                  num_discrete_actions=3,
-                  actor_learner_config=ActorLearnerConfig(policy_parameters_push_frequency=0.0))
+                  num_discrete_actions=3)
     fields.update(policy)
     config = LearnerConfig(policy=tiny_config(**fields), output_dir=str(tmp_path / "run"),
-                           transport="inproc", dataset=str(dataset))
+                           transport="inproc", dataset=str(dataset),
+                           actor_learner_config=ActorLearnerConfig(
+                               policy_parameters_push_frequency=0.0))
     transport = make_learner_transport("inproc").start()
     return Learner.create(config, transport), transport
 

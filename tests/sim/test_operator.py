@@ -14,9 +14,10 @@ pytest.importorskip("mujoco")
 
 from hiljax.config import ConfigError, from_dict
 from hiljax.envs.configs import HILSerlRobotEnvConfig, SimOperatorConfig, load_env_config
-from hiljax.envs.factory import make_intervention_wrapper, make_robot_env, make_sim_operator
+from hiljax.envs.factory import make_robot_env, make_sim_operator
 from hiljax.envs.fake_robot import FakeRobot
 from hiljax.envs.sim.operator import DEMO, DRIFT, STUCK, SimOperator
+from hiljax.envs.wrappers import make_intervention_wrapper
 
 CONFIG = Path(__file__).resolve().parents[2] / "configs" / "env_sim.json"
 ZEROS = np.zeros(4, np.float32)  # no motion, gripper command 0 = close: a stuck policy

@@ -10,6 +10,7 @@ import pytest
 from tests.transport.helpers import drain, encoded_episode, fixture_bytes, manifest, wait_for
 from transport import codec, lerobot_codec
 from transport._generated import services_pb2, services_pb2_grpc
+from transport.factory import GrpcServerOptions
 from transport.interface import CODEC_HILJAX, CODEC_LEROBOT, unpack_parameters
 
 pytestmark = pytest.mark.timeout(60)
@@ -119,7 +120,7 @@ def test_parameters_are_pushed_at_most_once_per_period(transports, stub_for):
 
 
 def test_callers_beyond_capacity_are_refused_not_left_hanging(transports, stub_for):
-    learner = transports.learner("grpc", max_actors=1)  # 5 workers
+    learner = transports.learner("grpc", options=GrpcServerOptions(max_actors=1))  # 5 workers
     stub = stub_for(learner.address)
     streams = [
         stub.StreamParameters(services_pb2.Empty(), metadata=(("hiljax-client-id", f"s{i}"),))

@@ -5,7 +5,6 @@ import threading
 import pytest
 
 from transport.errors import TransportClosed, TransportFull
-from transport.factory import make_actor_transport, make_learner_transport
 from transport.interface import (
     CODEC_HILJAX,
     CODEC_LEROBOT,
@@ -73,6 +72,24 @@ def test_duplicate_filter_floor_and_state_round_trip():
     assert len(duplicates.state()["above"]["a"]) <= 3
 
 
+@pytest.mark.parametrize(
+    "state",
+    [
+        [],
+        {"floor": {}, "extra": {}},
+        {"floor": [["a", 1]]},
+        {"floor": {"a": -1}},
+        {"floor": {"a": "3"}},
+        {"floor": {"a": True}},
+        {"above": {"a": 5}},
+        {"above": {"a": [1, 2.5]}},
+    ],
+)
+def test_duplicate_filter_refuses_malformed_states(state):
+    with pytest.raises(ValueError, match="duplicate filter"):
+        DuplicateFilter(state=state)
+
+
 def test_newest_slot_ignores_older_versions():
     slot = NewestSlot()
     assert slot.wait_newer(-1, 0.01) is None
@@ -94,10 +111,3 @@ def test_parameters_envelope_and_normalisation():
     assert normalise_parameters(b"x") == {CODEC_HILJAX: b"x"}
     with pytest.raises(ValueError):
         normalise_parameters({"pickle": b"x"})
-
-
-def test_factory_refuses_unknown_kinds():
-    with pytest.raises(ValueError, match="unknown transport"):
-        make_learner_transport("carrier-pigeon")
-    with pytest.raises(ValueError, match="unknown transport"):
-        make_actor_transport("carrier-pigeon", "127.0.0.1:1")

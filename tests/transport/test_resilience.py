@@ -1,5 +1,6 @@
 """Learner restarts and actors that die: nothing is lost, nobody hangs (LeRobot #3979)."""
 
+import json
 import os
 import signal
 import subprocess
@@ -14,7 +15,7 @@ import pytest
 from tests.transport.conftest import NETWORK_KINDS
 from tests.transport.helpers import drain, encoded_episode, wait_for
 from transport import codec
-from transport.factory import make_learner_transport
+from transport.factory import ZmqServerOptions, make_learner_transport
 
 pytestmark = pytest.mark.timeout(90)
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,10 +42,12 @@ def test_learner_restart_mid_stream_loses_nothing_and_duplicates_nothing(transpo
     first.stop(grace=0)  # killed mid-stream: in-flight payloads are cut off
     received.extend(drain(first, timeout=0.05))
 
-    # The restarted learner restores its duplicate filter (as from a checkpoint) on the same port.
-    second = make_learner_transport(
-        kind, port=port, push_frequency_s=0.05, duplicate_filter=first.duplicates
-    ).start()
+    # The restarted learner restores the first one's state (as from a checkpoint, through JSON)
+    # before serving on the same port, so the actor's resends of acknowledged payloads are dropped.
+    saved = json.loads(json.dumps(first.state()))
+    second = make_learner_transport(kind, port=port, push_frequency_s=0.05)
+    second.restore(saved)
+    second.start()
     try:
         sender.join(timeout=60)
         assert actor.flush(timeout=60), "the actor never got its payloads acknowledged"
@@ -75,7 +78,7 @@ ACTOR_SCRIPT = textwrap.dedent("""
 @pytest.mark.parametrize("kind", NETWORK_KINDS)
 def test_killed_actor_does_not_block_its_replacement(transports, kind):
     learner = (
-        transports.learner(kind, client_timeout_s=1.0)
+        transports.learner(kind, options=ZmqServerOptions(client_timeout_s=1.0))
         if kind == "zmq"
         else transports.learner(kind)
     )

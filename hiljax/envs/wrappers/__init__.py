@@ -25,6 +25,7 @@ from hiljax.envs.wrappers.intervention import (
     KeyboardControlWrapper,
     KeyboardInterfaceWrapper,
     controller_action,
+    make_intervention_wrapper,
 )
 from hiljax.envs.wrappers.observation import (
     AddCurrentToObservation,
@@ -39,6 +40,7 @@ from hiljax.envs.wrappers.observation import (
 GripperoPenaltyWrapper = GripperPenaltyWrapper
 
 __all__ = [
+    "make_intervention_wrapper",
     "AddCurrentToObservation",
     "AddJointVelocityToObservation",
     "BatchCompatibleWrapper",

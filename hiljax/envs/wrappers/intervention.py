@@ -142,3 +142,24 @@ class KeyboardInterfaceWrapper(InterventionWrapper):
 
 # LeRobot's later name for the keyboard variant.
 KeyboardControlWrapper = KeyboardInterfaceWrapper
+
+
+def make_intervention_wrapper(env, control_mode: str | None, use_gripper: bool,
+                              controller: InputController | None = None) -> gym.Env:
+    """The human-intervention wrapper for a control mode (or an injected controller)."""
+    if control_mode in ("leader", "leader_automatic"):
+        raise NotImplementedError(
+            f"control_mode {control_mode!r} needs a leader arm; hiljax has no leader-arm "
+            "teleoperation. Use gamepad, gamepad_hid or keyboard.")
+    if controller is not None:
+        return InterventionWrapper(env, controller, use_gripper=use_gripper)
+    if control_mode == "sim_operator":
+        raise ValueError("control_mode 'sim_operator' reads the simulator: build the env with "
+                         "hiljax.envs.factory.make_robot_env (robot.type 'sim_so100'), or pass "
+                         "the controller (make_sim_operator(cfg, robot))")
+    if control_mode is None:
+        return env
+    if control_mode == "keyboard":
+        return KeyboardInterfaceWrapper(env, use_gripper=use_gripper)
+    return GamepadControlWrapper(env, use_gripper=use_gripper,
+                                 controller=make_controller(control_mode))

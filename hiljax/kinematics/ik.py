@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hiljax._se3 import rotation_vector
+from .se3 import rotation_vector
 
 # A joint this close to a limit counts as sitting on it (radians).
 _AT_LIMIT = 1e-9

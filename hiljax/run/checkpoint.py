@@ -7,12 +7,13 @@ A checkpoint is a directory `checkpoints/step_<N>/` holding
     learner.json            the learner's counters and its sampling RNG state
     COMPLETE                written last: a directory without it was cut off mid-write
 and `checkpoints/LATEST` names the newest complete one (replaced atomically). Every array file
-carries checksums (hiljax.array_file). A missing, truncated or foreign checkpoint raises
+carries checksums (hiljax.storage.array_file). A missing, truncated or foreign checkpoint raises
 CheckpointError; a run never silently starts fresh from a broken one.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -25,10 +26,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from hiljax.agents.sac import SACAgent
-from hiljax.array_file import ArrayFileError, read_array_file, write_array_file
-from hiljax.buffer import ReplayBuffer
 from hiljax.config import ConfigError, SACConfig, from_dict, to_dict
-from hiljax.files import write_json_atomic
+from hiljax.storage.array_file import ArrayFileError, read_array_file, write_array_file
+from hiljax.storage.buffer import ReplayBuffer
+from hiljax.storage.files import write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +58,10 @@ def _leaf_name(path) -> str:
 
 
 def _agent_template(config: SACConfig) -> SACAgent:
-    """Shapes and tree structure of an agent for `config`, without computing anything."""
-    return jax.eval_shape(lambda: SACAgent.create(config, jax.random.key(0)))
+    """Shapes and tree structure of an agent for `config`, without computing anything. The
+    weights file is not read: the checkpoint holds the backbone (the file may have moved)."""
+    shapes_only = dataclasses.replace(config, pretrained_vision_weights=None)
+    return jax.eval_shape(lambda: SACAgent.create(shapes_only, jax.random.key(0)))
 
 
 def agent_to_arrays(agent: SACAgent) -> dict[str, np.ndarray]:

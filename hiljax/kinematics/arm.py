@@ -31,26 +31,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hiljax._ik import IKOptions, IKResult, Solution, solve_damped_least_squares
-from hiljax._se3 import (
-    adjoint,
-    invert_transform,
-    pose_difference_se3,
-    rodrigues_rotation,
-    rotation_vector,
-    screw_axis_to_transform,
-    se3_error,
-    skew_symmetric,
+from .ik import IKOptions, IKResult, Solution, solve_damped_least_squares
+from .se3 import (
     translation_matrix,
     twist_exp_coefficients,
 )
-
-__all__ = [
-    "DEFAULT_JOINT_LIMITS_DEG", "FRAMES", "JOINT_NAMES", "REFERENCE_FRAME_OFFSETS",
-    "ROBOT_LINK_ORIGINS", "ArmGeometry", "IKOptions", "IKResult", "RobotKinematics", "adjoint",
-    "invert_transform", "pose_difference_se3", "rodrigues_rotation", "rotation_vector",
-    "screw_axis_to_transform", "se3_error", "skew_symmetric",
-]
 
 logger = logging.getLogger(__name__)
 

@@ -13,12 +13,24 @@ import dataclasses
 import json
 from pathlib import Path
 
-from hiljax.config import (ActorConfig, ActorLearnerConfig, ConfigError, CriticNetworkConfig,
-                           LearnerConfig, PolicyConfig, SACConfig, apply_overrides, from_dict,
-                           read_json_object, to_dict)
+from hiljax.config import (
+    ActorConfig,
+    ActorLearnerConfig,
+    ConfigError,
+    CriticNetworkConfig,
+    LearnerConfig,
+    PolicyConfig,
+    SACConfig,
+    apply_overrides,
+    from_dict,
+    read_json_object,
+    require_transport,
+    to_dict,
+)
 from hiljax.envs.configs import HILSerlRobotEnvConfig, load_env_config
+from transport.factory import NETWORK_KINDS
 
-SIM_ENV_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "env_sim.json"
+SIM_ENV_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "env_sim.json"
 
 
 def sim_policy() -> SACConfig:
@@ -35,8 +47,6 @@ def sim_policy() -> SACConfig:
         policy_kwargs=PolicyConfig(std_max=5.0),
         critic_network_kwargs=CriticNetworkConfig(hidden_dims=(256, 256)),
         online_step_before_learning=200,
-        actor_learner_config=ActorLearnerConfig(learner_port=0,
-                                                policy_parameters_push_frequency=2.0),
     )
 
 
@@ -55,7 +65,10 @@ class TrainConfig:
     policy: SACConfig = dataclasses.field(default_factory=sim_policy)
     env: HILSerlRobotEnvConfig = dataclasses.field(default_factory=_default_env)
     output_dir: str = "outputs/sim_pick_lift"
-    transport: str = "grpc"
+    transport: str = "grpc"  # one of transport.factory.NETWORK_KINDS (processes talk over sockets)
+    # Port 0: the OS picks a free one and the learner writes it to <output_dir>/learner_address.
+    actor_learner_config: ActorLearnerConfig = ActorLearnerConfig(
+        learner_port=0, policy_parameters_push_frequency=2.0)
     num_actors: int = 1
     learner: LearnerConfig = LearnerConfig(save_freq=5000, log_freq=50)
     # 20 env steps/s leaves the learner most of a 2-core machine (~1.5 UTD rounds per env step);
@@ -65,12 +78,12 @@ class TrainConfig:
     def __post_init__(self):
         if self.num_actors < 1:
             raise ConfigError("num_actors must be >= 1")
-        if self.transport not in ("grpc", "zmq"):
-            raise ConfigError(f"transport must be grpc or zmq, got {self.transport!r}")
+        require_transport(self.transport, NETWORK_KINDS)
 
     def learner_config(self) -> LearnerConfig:
         return dataclasses.replace(self.learner, policy=self.policy, output_dir=self.output_dir,
-                                   transport=self.transport)
+                                   transport=self.transport,
+                                   actor_learner_config=self.actor_learner_config)
 
     def env_config(self, index: int = 0) -> HILSerlRobotEnvConfig:
         """Actor `index`'s env: its own scene and operator seeds, so actors differ."""
@@ -84,13 +97,14 @@ class TrainConfig:
 
     def actor_config(self, index: int = 0, learner_address: str | None = None) -> ActorConfig:
         return dataclasses.replace(self.actor, policy=self.policy, transport=self.transport,
+                                   actor_learner_config=self.actor_learner_config,
                                    seed=self.actor.seed + index,
                                    learner_address=learner_address or self.actor.learner_address)
 
 
 # Fields of the sections that the top level of a TrainConfig decides.
-_OWNED_BY_TOP_LEVEL = {"learner": ("policy", "output_dir", "transport"),
-                       "actor": ("policy", "transport")}
+_OWNED_BY_TOP_LEVEL = {"learner": ("policy", "output_dir", "transport", "actor_learner_config"),
+                       "actor": ("policy", "transport", "actor_learner_config")}
 
 
 def _saved_form(config: TrainConfig) -> dict:

@@ -28,16 +28,14 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from hiljax.array_file import ArrayFileError, read_array_file, write_array_file
+from hiljax.storage.array_file import ArrayFileError, read_array_file, write_array_file
+from hiljax.transition import STEP_FIELDS, step_field, step_shape
 
 FILE_FORMAT = "hiljax.replay_buffer"
 FILE_VERSION = 1
 _IN_RING = -1  # next_ref value: the next observation is the observation of the following slot
 _FLAG_KINDS = "biuf"  # dtypes accepted for 0/1 flags and numeric scalars
-# Per-transition columns: (name in batches and files, name in `add`, is a 0/1 flag).
-_COLUMNS = (("actions", "action", False), ("rewards", "reward", False), ("dones", "done", True),
-            ("truncateds", "truncated", True), ("is_intervention", "is_intervention", True),
-            ("discrete_penalty", "discrete_penalty", False))
+# The per-transition columns are hiljax.transition's STEP_FIELDS (names, dtypes, defaults).
 
 ObservationSpec = Mapping[str, tuple[tuple[int, ...], "np.dtype | str"]]
 
@@ -89,12 +87,8 @@ class ReplayBuffer:
         self._lock = threading.Lock()
         cap, spec = self.capacity, self.observation_spec
         self._obs = {k: np.zeros((cap, *shape), dtype) for k, (shape, dtype) in spec.items()}
-        self._actions = np.zeros((cap, self.action_dim), np.float32)
-        self._rewards = np.zeros(cap, np.float32)
-        self._discrete_penalty = np.zeros(cap, np.float32)
-        self._dones = np.zeros(cap, bool)
-        self._truncateds = np.zeros(cap, bool)
-        self._is_intervention = np.zeros(cap, bool)
+        self._columns = {f.name: np.zeros(step_shape(f, (cap,), self.action_dim), f.dtype)
+                         for f in STEP_FIELDS}
         self._next_ref = np.full(cap, _IN_RING, np.int64)  # else: row of the next obs in _final
         self._final = {k: np.zeros((0, *shape), dtype) for k, (shape, dtype) in spec.items()}
         self._final_free: list[int] = []  # unused rows of _final
@@ -127,8 +121,7 @@ class ReplayBuffer:
 
     @property
     def nbytes(self) -> int:
-        arrays = [*self._obs.values(), *self._final.values(), self._actions, self._rewards,
-                  self._discrete_penalty, self._dones, self._truncateds, self._is_intervention,
+        arrays = [*self._obs.values(), *self._final.values(), *self._columns.values(),
                   self._next_ref]
         return int(sum(a.nbytes for a in arrays))
 
@@ -137,27 +130,30 @@ class ReplayBuffer:
 
     # ----------------------------------------------------------------- insertion
     def add(self, observation: Mapping[str, np.ndarray], action, reward: float,
-            next_observation: Mapping[str, np.ndarray], done: bool, truncated: bool = False, *,
-            is_intervention: bool = False, discrete_penalty: float = 0.0) -> None:
-        obs, next_obs, columns = self._validate((), observation, next_observation, {
-            "actions": action, "rewards": reward, "dones": done, "truncateds": truncated,
-            "is_intervention": is_intervention, "discrete_penalty": discrete_penalty})
+            next_observation: Mapping[str, np.ndarray], done: bool, truncated: bool = False,
+            **complementary) -> None:
+        """One transition; `complementary` by the singular names of hiljax.transition's fields
+        (is_intervention=..., discrete_penalty=...), defaults where absent."""
+        values = {"action": action, "reward": reward, "done": done, "truncated": truncated,
+                  **complementary}
+        obs, next_obs, columns = self._validate((), observation, next_observation,
+                                                _by_field(values, singular=True))
         self._insert(*({k: v[None] for k, v in d.items()} for d in (obs, next_obs, columns)),
                      continues=np.zeros(1, bool))
 
     def add_batch(self, observations: Mapping[str, np.ndarray], actions, rewards,
                   next_observations: Mapping[str, np.ndarray], dones, truncateds=None,
-                  is_intervention=None, discrete_penalty=None) -> None:
-        """Insert T transitions in order; the same result as T calls to ``add``, vectorised."""
+                  **complementary) -> None:
+        """Insert T transitions in order; the same result as T calls to ``add``, vectorised.
+        `complementary`: (T,) arrays by field name (is_intervention=..., ...), defaults where
+        absent or None."""
         if np.ndim(rewards) != 1:
             raise ValueError(f"rewards: expected shape (T,), got shape {np.shape(rewards)}")
         t = len(rewards)
-        zeros = np.zeros(t, np.float32)
-        obs, next_obs, columns = self._validate((t,), observations, next_observations, {
-            "actions": actions, "rewards": rewards, "dones": dones,
-            "truncateds": zeros if truncateds is None else truncateds,
-            "is_intervention": zeros if is_intervention is None else is_intervention,
-            "discrete_penalty": zeros if discrete_penalty is None else discrete_penalty})
+        values = {"actions": actions, "rewards": rewards, "dones": dones, "truncateds": truncateds,
+                  **complementary}
+        obs, next_obs, columns = self._validate((t,), observations, next_observations,
+                                                _by_field(values, singular=False, length=t))
         if t == 0:
             return
         # continues[k]: row k's observation is row k-1's next observation (row 0 is checked
@@ -176,10 +172,11 @@ class ReplayBuffer:
         obs = self._check_observation(observation, "observation" + plural, lead)
         next_obs = self._check_observation(next_observation, "next_observation" + plural, lead)
         columns = {}
-        for column, singular, flag in _COLUMNS:
-            shape = lead + ((self.action_dim,) if column == "actions" else ())
-            name = column if lead else singular
-            columns[column] = _check_numeric(values[column], name, shape, flag=flag)
+        for field in STEP_FIELDS:
+            name = field.name if lead else field.singular
+            columns[field.name] = _check_numeric(values[field.name], name,
+                                                 step_shape(field, lead, self.action_dim),
+                                                 flag=field.is_flag)
         return obs, next_obs, columns
 
     def _check_observation(self, observation, name: str, lead: tuple[int, ...]) -> dict:
@@ -222,7 +219,7 @@ class ReplayBuffer:
             for key, arr in obs.items():
                 self._obs[key][slots] = arr[first:]
             for name, arr in columns.items():
-                getattr(self, "_" + name)[slots] = arr[first:]
+                self._columns[name][slots] = arr[first:]
             needs_final = np.ones(n, bool)
             needs_final[:-1] = ~continues[1:]
             rows = self._take_final_rows(int(needs_final.sum()))
@@ -273,16 +270,11 @@ class ReplayBuffer:
                 out = frames[ring_next]  # rows whose next obs lives in _final are overwritten
                 out[in_final] = self._final[key][ref[in_final]]
                 next_obs[key] = out
-            return {
-                "observations": {key: frames[idx] for key, frames in self._obs.items()},
-                "actions": self._actions[idx],
-                "rewards": self._rewards[idx],
-                "next_observations": next_obs,
-                "dones": self._dones[idx].astype(np.float32),
-                "truncateds": self._truncateds[idx].astype(np.float32),
-                "is_intervention": self._is_intervention[idx].astype(np.float32),
-                "discrete_penalty": self._discrete_penalty[idx],
-            }
+            # Flags come out as float32: the losses multiply by them.
+            steps = {f.name: self._columns[f.name][idx].astype(np.float32, copy=False)
+                     for f in STEP_FIELDS}
+            return {"observations": {key: frames[idx] for key, frames in self._obs.items()},
+                    "next_observations": next_obs, **steps}
 
     # ----------------------------------------------------------------- persistence
     def save(self, path: str | os.PathLike) -> None:
@@ -295,7 +287,7 @@ class ReplayBuffer:
             compact[has_final] = np.arange(int(has_final.sum()))
             arrays = {f"obs/{k}": a[:n] for k, a in self._obs.items()}
             arrays.update({f"final/{k}": a[refs[has_final]] for k, a in self._final.items()})
-            arrays.update({name: getattr(self, "_" + name)[:n] for name, _, _ in _COLUMNS})
+            arrays.update({name: column[:n] for name, column in self._columns.items()})
             arrays["next_ref"] = compact
             meta = {
                 "capacity": self.capacity, "action_dim": self.action_dim,
@@ -341,8 +333,7 @@ class ReplayBuffer:
         has_final = refs != _IN_RING
         m = int(has_final.sum())
         expected = {"next_ref": ((n,), np.dtype(np.int64))}
-        for name, _, _ in _COLUMNS:
-            column = getattr(self, "_" + name)
+        for name, column in self._columns.items():
             expected[name] = ((n, *column.shape[1:]), column.dtype)
         for key, (shape, dtype) in self.observation_spec.items():
             expected[f"obs/{key}"] = ((n, *shape), dtype)
@@ -361,8 +352,8 @@ class ReplayBuffer:
                                     "observation")
         for key in self.observation_spec:
             self._obs[key][:n] = arrays[f"obs/{key}"]
-        for name, _, _ in _COLUMNS:
-            getattr(self, "_" + name)[:n] = arrays[name]
+        for name, column in self._columns.items():
+            column[:n] = arrays[name]
         rows = self._take_final_rows(m)
         for key in self.observation_spec:
             self._final[key][rows] = arrays[f"final/{key}"]
@@ -370,6 +361,29 @@ class ReplayBuffer:
         self._ptr, self._size = ptr, n
         self._num_inserted = int(meta["num_inserted"])
         self._last_ended = bool(meta["last_ended"])
+
+
+def _by_field(values: Mapping, *, singular: bool, length: int | None = None) -> dict:
+    """{field name: value} for every step field: given by name (or singular name), else the
+    field's default (a scalar for `add`, (length,) for `add_batch`). Unknown names are errors."""
+    out = {}
+    for key, value in values.items():
+        try:
+            field = step_field(key)
+        except KeyError as exc:
+            raise ValueError(str(exc.args[0])) from None
+        expected = field.singular if singular else field.name
+        if key != expected:
+            raise ValueError(f"unexpected keyword {key!r} (use {expected!r})")
+        if value is not None:
+            out[field.name] = value
+    for field in STEP_FIELDS:
+        if field.name not in out:
+            if field.default is None:
+                raise ValueError(f"{field.name} is required")
+            out[field.name] = (field.default if length is None
+                               else np.full(length, field.default, field.dtype))
+    return out
 
 
 def sample_mixed(online: ReplayBuffer, offline: ReplayBuffer | None, batch_size: int,

@@ -1,0 +1,121 @@
+"""The transport kinds and the factory: one list of kinds, per-kind options, state/restore."""
+
+import inspect
+import json
+
+import pytest
+
+from transport.factory import (
+    KINDS,
+    NETWORK_KINDS,
+    GrpcClientOptions,
+    GrpcServerOptions,
+    InprocClientOptions,
+    InprocServerOptions,
+    ZmqClientOptions,
+    ZmqServerOptions,
+    check_kind,
+    make_actor_transport,
+    make_learner_transport,
+)
+from transport.grpc_client import GrpcActorClient
+from transport.grpc_server import GrpcLearnerServer
+from transport.inproc import InprocLearner
+from transport.zmq_client import ZmqActorClient
+from transport.zmq_server import ZmqLearnerServer
+
+NOBODY = "127.0.0.1:1"  # actors connect lazily, so nothing needs to listen here
+
+
+def test_kinds_and_check_kind():
+    assert KINDS == ("grpc", "zmq", "inproc") and NETWORK_KINDS == ("grpc", "zmq")
+    assert all(check_kind(kind) == kind for kind in KINDS)
+    assert check_kind("zmq", NETWORK_KINDS) == "zmq"
+    with pytest.raises(ValueError, match=r"one of grpc, zmq; got 'inproc'"):
+        check_kind("inproc", NETWORK_KINDS)
+
+
+def test_factory_refuses_unknown_kinds():
+    message = r"transport must be one of grpc, zmq, inproc; got 'carrier-pigeon'"
+    with pytest.raises(ValueError, match=message):
+        make_learner_transport("carrier-pigeon")
+    with pytest.raises(ValueError, match=message):
+        make_actor_transport("carrier-pigeon", NOBODY)
+
+
+@pytest.mark.parametrize(
+    ("kind", "wrong"),
+    [("grpc", ZmqServerOptions()), ("zmq", GrpcServerOptions()), ("inproc", GrpcServerOptions())],
+)
+def test_learner_refuses_another_kinds_options(kind, wrong):
+    with pytest.raises(ValueError, match=f"'{kind}' takes"):
+        make_learner_transport(kind, port=0, options=wrong)
+
+
+@pytest.mark.parametrize(
+    ("kind", "wrong"),
+    [("grpc", ZmqClientOptions()), ("zmq", GrpcClientOptions()), ("inproc", ZmqClientOptions())],
+)
+def test_actor_refuses_another_kinds_options(kind, wrong):
+    with pytest.raises(ValueError, match=f"'{kind}' takes"):
+        make_actor_transport(kind, NOBODY, options=wrong)
+
+
+def test_options_reach_the_transport():
+    grpc_learner = make_learner_transport("grpc", port=0, options=GrpcServerOptions(max_actors=1))
+    assert grpc_learner.max_workers == 5
+    zmq_learner = make_learner_transport("zmq", port=0, options=ZmqServerOptions(2.5))
+    assert zmq_learner.client_timeout_s == 2.5
+    inproc_learner = make_learner_transport("inproc", options=InprocServerOptions(name="x"))
+    assert inproc_learner.address == "inproc://x"
+    with make_actor_transport("grpc", NOBODY, options=GrpcClientOptions(7.0)) as actor:
+        assert actor.send_timeout_s == 7.0
+    zmq_options = ZmqClientOptions(window=2, ack_timeout_s=1.0, heartbeat_s=0.1)
+    with make_actor_transport("zmq", NOBODY, options=zmq_options, max_queue_items=3) as actor:
+        assert (actor.window, actor.ack_timeout_s, actor.heartbeat_s) == (2, 1.0, 0.1)
+        assert actor._outgoing.max_items == 3
+    with make_actor_transport("inproc", "inproc://x", options=InprocClientOptions()) as actor:
+        assert actor.client_id
+
+
+@pytest.mark.parametrize(
+    ("options", "constructor"),
+    [
+        (GrpcServerOptions, GrpcLearnerServer),
+        (ZmqServerOptions, ZmqLearnerServer),
+        (InprocServerOptions, InprocLearner),
+        (GrpcClientOptions, GrpcActorClient),
+        (ZmqClientOptions, ZmqActorClient),
+    ],
+)
+def test_option_defaults_match_the_constructors(options, constructor):
+    """Whoever calls a server or client directly gets the same defaults as the factory."""
+    parameters = inspect.signature(constructor).parameters
+    for name, value in vars(options()).items():
+        assert parameters[name].default == value, name
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        lambda: GrpcServerOptions(max_actors=0),
+        lambda: ZmqServerOptions(client_timeout_s=0),
+        lambda: GrpcClientOptions(send_timeout_s=-1),
+        lambda: ZmqClientOptions(window=0),
+    ],
+)
+def test_options_refuse_non_positive_values(options):
+    with pytest.raises(ValueError, match="must be > 0"):
+        options()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_state_is_json_and_malformed_states_are_refused(kind):
+    learner = make_learner_transport(kind, port=0)
+    state = learner.state()
+    assert json.loads(json.dumps(state)) == state
+    learner.restore(state)
+    learner.restore({})
+    for malformed in (None, [], {"duplicate": {}}, {"duplicates": {"floor": {"a": "1"}}}):
+        with pytest.raises(ValueError, match="transport state|duplicate filter"):
+            learner.restore(malformed)
