@@ -18,7 +18,8 @@ NEVER = {"torch", "torchvision", "tensorflow"}
 PICKLE_ALLOWED = {"transport.lerobot_codec", "hiljax.networks.resnet_weights"}
 
 # The processes and tools: entry points that share what they share from the layers below.
-PROCESSES = {"hiljax.learner", "hiljax.actor", "hiljax.eval", "hiljax.record", "hiljax.train"}
+PROCESSES = {"hiljax.learner", "hiljax.actor", "hiljax.eval", "hiljax.record", "hiljax.train",
+             "hiljax.calibrate", "hiljax.virtual_robot"}
 
 # layer -> what of hiljax / transport it may import besides itself. Lower layers first.
 LAYERS: dict[str, set[str]] = {

@@ -14,12 +14,11 @@ import dataclasses
 from pathlib import Path
 
 from hiljax.config import FrozenMapping, load_config, require
+from hiljax.envs.robot_types import ROBOT_TYPES as ROBOT_TYPE_REGISTRY
+from hiljax.kinematics import ROBOT_LINK_ORIGINS
 
-# Robot types by kind. A real arm holds each step to 1 / fps of wall time and is driven through
-# hiljax.hardware (the drivers add their arms here); the others are simulators or stand-ins.
-SIMULATED_ROBOT_TYPES = ("sim_so100", "fake", "gym_hil")
-REAL_ROBOT_TYPES = ("so100",)
-ROBOT_TYPES = SIMULATED_ROBOT_TYPES + REAL_ROBOT_TYPES
+ROBOT_TYPES = tuple(ROBOT_TYPE_REGISTRY)
+KINEMATICS_TABLES = tuple(ROBOT_LINK_ORIGINS)
 # "leader" / "leader_automatic" are the reference's leader-arm modes (no leader arm here);
 # "sim_operator" is hiljax's scripted person for the simulator (hiljax.envs.sim.operator).
 CONTROL_MODES = ("gamepad", "gamepad_hid", "keyboard", "leader", "leader_automatic",
@@ -34,13 +33,24 @@ class RobotConfig:
     """Which robot HILSerlRobotEnv drives (hiljax's; LeRobot picks a robot by its own config)."""
 
     # sim_so100: the MuJoCo so100 (hiljax.envs.sim); fake: the test stand-in (no hardware);
-    # so100: a real arm (needs a servo-bus driver); gym_hil: LeRobot's PandaPickCube sim.
+    # gym_hil: LeRobot's PandaPickCube sim; so100 / so101 / moss / koch: a real arm on its servo
+    # bus (hiljax.hardware). The registry is hiljax.envs.robot_types.
     type: str = "sim_so100"
     cameras: tuple[str, ...] = ("front", "wrist")  # empty: state-only (no rendering at all)
     image_size: int = 128  # sim / fake frames are image_size x image_size
     seed: int = 0
-    kinematics: str = "so100"  # the arm table of hiljax.kinematics for the EE wrappers
-    port: str | None = None  # real arm: the servo bus' serial port
+    # The arm table of hiljax.kinematics for the EE wrappers; null: the type's own.
+    kinematics: str | None = None
+    # A real arm (LeRobot's follower config fields): the servo bus' serial port, the arm's id
+    # (names its calibration file), where calibration files live (null: LeRobot's own place),
+    # the largest change of a goal per step (degrees; gripper percent), and torque off when the
+    # env closes or fails. use_degrees must stay true: the env's joints are degrees.
+    port: str | None = None
+    id: str | None = None
+    calibration_dir: str | None = None
+    max_relative_target: float | None = None
+    disable_torque_on_disconnect: bool = True
+    use_degrees: bool = True
     # Simulated robots only (a SimulatedTask): reward 1 + terminate on task success, and the
     # cube position as observation.environment_state (as gym-hil).
     task_reward: bool = True
@@ -53,10 +63,26 @@ class RobotConfig:
                  f"robot.type must be one of {ROBOT_TYPES}, got {self.type!r}")
         require(self.image_size >= 8, f"robot.image_size must be >= 8, got {self.image_size}")
         require(len(set(self.cameras)) == len(self.cameras), "robot.cameras has duplicates")
+        if self.is_real:
+            require(bool(self.port), f"robot.type {self.type!r} is a real arm: set robot.port "
+                    "(e.g. /dev/ttyACM0; python -m hiljax.virtual_robot makes one to try)")
+            require(self.use_degrees, "robot.use_degrees must be true: HILSerlRobotEnv and its "
+                    "EE wrappers work in degrees")
+            require(not self.cameras, "robot.cameras on a real arm need the camera drivers, "
+                    "which are not in hiljax yet: set robot.cameras to []")
+        require(self.max_relative_target is None or self.max_relative_target > 0,
+                "robot.max_relative_target must be > 0 or null")
+        require(self.kinematics is None or self.kinematics in KINEMATICS_TABLES,
+                f"robot.kinematics must be one of {KINEMATICS_TABLES} or null")
 
     @property
     def is_real(self) -> bool:
-        return self.type in REAL_ROBOT_TYPES
+        return ROBOT_TYPE_REGISTRY[self.type].real
+
+    @property
+    def kinematics_table(self) -> str | None:
+        """The kinematics table the EE wrappers use: the configured one, else the type's."""
+        return self.kinematics or ROBOT_TYPE_REGISTRY[self.type].kinematics
 
 
 def _frozen_bounds(bounds) -> FrozenMapping:

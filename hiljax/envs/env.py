@@ -28,6 +28,7 @@ from hiljax.envs.wrappers.display import CameraDisplay
 
 logger = logging.getLogger(__name__)
 
+OVERRUN_LOG_INTERVAL_S = 10.0
 JOINT_RANGE_DEG = 360.0  # servos turn a full turn either way; the robot clips to its own limits
 
 
@@ -61,6 +62,8 @@ class HILSerlRobotEnv(gym.Env):
         self.display = CameraDisplay() if display_cameras else None
         self.current_step = 0
         self._last_step_time: float | None = None
+        self.overruns = 0  # real-time steps that took longer than 1 / fps
+        self._last_overrun_log = -float("inf")
         self.observation_space = self._observation_space(self._observe())
         self.action_space = self._action_space(len(robot.motor_names))
 
@@ -126,12 +129,25 @@ class HILSerlRobotEnv(gym.Env):
         return observation, reward, terminated, False, info
 
     def _hold_rate(self) -> None:
-        """A real arm gets one command per control period; the sim needs no waiting."""
+        """A real arm gets one command per control period; the sim needs no waiting. A step
+        that overran its period is counted and reported (at most every 10 s)."""
         if self.realtime and self._last_step_time is not None:
-            remaining = 1.0 / self.fps - (time.perf_counter() - self._last_step_time)
-            if remaining > 0:
-                time.sleep(remaining)
+            period = 1.0 / self.fps
+            elapsed = time.perf_counter() - self._last_step_time
+            if elapsed < period:
+                time.sleep(period - elapsed)
+            else:
+                self._report_overrun(elapsed, period)
         self._last_step_time = time.perf_counter()
+
+    def _report_overrun(self, elapsed: float, period: float) -> None:
+        self.overruns += 1
+        now = time.monotonic()
+        if now - self._last_overrun_log >= OVERRUN_LOG_INTERVAL_S:
+            self._last_overrun_log = now
+            logger.warning("the control loop cannot keep up: a step took %.0f ms, the period "
+                           "at %g fps is %.0f ms (%d late steps so far)", 1000 * elapsed,
+                           self.fps, 1000 * period, self.overruns)
 
     def _show(self, observation: dict[str, np.ndarray]) -> None:
         if self.display is not None:

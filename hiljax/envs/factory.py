@@ -21,6 +21,7 @@ import gymnasium as gym
 from hiljax.control import InputController
 from hiljax.envs.configs import HILSerlRobotEnvConfig, RobotConfig
 from hiljax.envs.env import HILSerlRobotEnv
+from hiljax.envs.robot_types import ROBOT_TYPES
 from hiljax.envs.wrappers import (
     AddCurrentToObservation,
     AddJointVelocityToObservation,
@@ -46,24 +47,11 @@ REAL_ROBOT_RESET_STEP_WAIT_S = 0.015  # the reference paces reset commands 15 ms
 
 
 def make_robot(cfg: RobotConfig, fps: float):
-    """The `Robot` a config names (connected by HILSerlRobotEnv)."""
-    if cfg.type == "sim_so100":
-        from hiljax.envs.sim import SimRobot  # MuJoCo only when asked for
-
-        return SimRobot(cameras=cfg.cameras, image_size=cfg.image_size, control_dt=1.0 / fps,
-                        seed=cfg.seed, render=bool(cfg.cameras))
-    if cfg.type == "fake":
-        from hiljax.envs.fake_robot import FakeTaskRobot
-
-        return FakeTaskRobot(cameras=cfg.cameras, image_size=(cfg.image_size, cfg.image_size),
-                             control_dt=1.0 / fps)
-    if cfg.type == "so100":
-        raise NotImplementedError(
-            "robot.type 'so100' (a real arm) needs a Feetech STS3215 servo-bus driver "
-            "implementing hiljax.envs.robot.Robot (read_joint_positions / send_joint_targets in "
-            "degrees, read_cameras); hiljax does not ship one. Wrap LeRobot's FeetechMotorsBus "
-            "or your own driver in a Robot and pass it as make_robot_env(cfg, robot=...).")
-    raise ValueError(f"make_robot cannot build robot.type {cfg.type!r}")
+    """The `Robot` a config names (connected by HILSerlRobotEnv), from the robot-type registry."""
+    robot_type = ROBOT_TYPES[cfg.type]
+    if robot_type.build is None:
+        raise ValueError(f"robot.type {cfg.type!r} is built with its own env (make_robot_env)")
+    return robot_type.build(cfg, fps)
 
 
 def make_robot_env(cfg: HILSerlRobotEnvConfig, *, robot=None,
@@ -83,7 +71,7 @@ def make_robot_env(cfg: HILSerlRobotEnvConfig, *, robot=None,
     wrapper = cfg.wrapper
     realtime = cfg.robot.is_real if cfg.robot.realtime is None else cfg.robot.realtime
     robot = robot if robot is not None else make_robot(cfg.robot, cfg.fps)
-    kinematics = RobotKinematics(cfg.robot.kinematics)
+    kinematics = RobotKinematics(cfg.robot.kinematics_table)
     env = HILSerlRobotEnv(robot, display_cameras=wrapper.display_cameras, fps=cfg.fps,
                           realtime=realtime, task_reward=cfg.robot.task_reward,
                           add_environment_state=cfg.robot.add_environment_state)

@@ -82,10 +82,23 @@ def test_bounds_are_read_only_and_hashable():
     assert hash(params) == hash(EEActionSpaceConfig())
 
 
-def test_real_so100_says_what_is_missing():
-    cfg = load_env_config(CONFIGS / "env_real_so100_template.json")
-    with pytest.raises(NotImplementedError, match="servo-bus driver"):
+def test_real_so100_without_calibration_says_how_to_calibrate(tmp_path):
+    cfg = load_env_config(CONFIGS / "env_real_so100_template.json",
+                          [f"robot.calibration_dir={tmp_path}"])
+    assert cfg.robot.is_real and cfg.robot.kinematics_table == "so100"
+    with pytest.raises(ValueError, match="python -m hiljax.calibrate --robot so100_follower"):
         make_robot_env(cfg)
+
+
+@pytest.mark.parametrize("override, message", [
+    ("robot.port=null", "set robot.port"),
+    ("robot.use_degrees=false", "use_degrees must be true"),
+    ('robot.cameras=["front"]', "camera drivers"),
+    ("robot.max_relative_target=0", "max_relative_target must be > 0"),
+])
+def test_real_arm_config_mistakes_are_named(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_env_config(CONFIGS / "env_real_so100_template.json", [override])
 
 
 def test_leader_modes_are_refused_clearly():

@@ -1,0 +1,146 @@
+"""Calibrate an arm the way LeRobot does, in a terminal (works over SSH; no GUI).
+
+    python -m hiljax.calibrate --robot so101_follower --port /dev/ttyACM0 --id my_arm
+                               [--calibration-dir DIR]
+
+1. With a calibration file already there: ENTER writes its offsets and limits to the motors,
+   `c` + ENTER calibrates again.
+2. Torque off; move the arm to the middle of its range, ENTER: that pose reads half a turn.
+3. Move every joint (except the full-turn ones) through its whole range while a live table
+   shows min / current / max; ENTER stops.
+4. Offsets and limits go into the motors' EEPROM and into LeRobot's calibration file
+   (`$HF_LEROBOT_CALIBRATION/<robots|teleoperators>/<device>/<id>.json`), which LeRobot reads.
+The arm is left limp (torque off) at the end, and on any error or Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import select
+import sys
+from typing import TextIO
+
+from hiljax.hardware.motors import MotorBusError, MotorCalibration, save_calibration
+from hiljax.hardware.motors.bus import MotorsBus
+from hiljax.hardware.motors.calibration import CalibrationError, load_calibration
+from hiljax.hardware.robots import ARMS, ServoArmConfig
+
+log = logging.getLogger("hiljax.calibrate")
+FULL_TURN = (0, 4095)
+REDRAW_EVERY_S = 0.1
+
+
+class Terminal:
+    """Prompts and the live table; `stdin` must have a file descriptor (select waits on it)."""
+
+    def __init__(self, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout):
+        self.stdin, self.stdout = stdin, stdout
+        self._table_lines = 0
+
+    def ask(self, prompt: str) -> str:
+        self.stdout.write(prompt)
+        self.stdout.flush()
+        line = self.stdin.readline()
+        if not line:
+            raise EOFError("the input closed before an answer")
+        return line.strip()
+
+    def say(self, text: str) -> None:
+        self.stdout.write(text + "\n")
+        self.stdout.flush()
+
+    def line_ready(self) -> bool:
+        """A line was typed (ENTER), without blocking; consumes it."""
+        ready, _, _ = select.select([self.stdin], [], [], REDRAW_EVERY_S)
+        if ready:
+            self.stdin.readline()
+        return bool(ready)
+
+    def table(self, mins: dict, positions: dict, maxes: dict) -> None:
+        """Redraw the min / position / max table in place (a plain reprint when not a tty)."""
+        if self._table_lines and self.stdout.isatty():
+            self.stdout.write(f"\x1b[{self._table_lines}A")
+        lines = [f"{'NAME':<15}|{'MIN':>6} |{'POS':>6} |{'MAX':>6}"]
+        lines += [f"{name:<15}|{mins[name]:>6} |{positions[name]:>6} |{maxes[name]:>6}"
+                  for name in positions]
+        self.stdout.write("\n".join(lines) + "\n")
+        self.stdout.flush()
+        self._table_lines = len(lines)
+
+
+def calibrate(bus: MotorsBus, config: ServoArmConfig, terminal: Terminal) -> dict:
+    """The interactive procedure on a connected bus; returns the calibration it saved."""
+    spec, path = config.spec, config.calibration_file
+    if path.exists():
+        answer = terminal.ask(f"Press ENTER to use the calibration file {path}, or type 'c' "
+                              "and ENTER to run the calibration again: ")
+        if answer.lower() != "c":
+            calibration = load_calibration(path)
+            bus.write_calibration(calibration)
+            terminal.say(f"Wrote the calibration of {path} to the motors.")
+            return calibration
+    bus.disable_torque()
+    drive_modes = _set_modes(bus, spec)
+    terminal.ask(f"Move {config.type} to the middle of its range of motion and press ENTER: ")
+    offsets = bus.set_half_turn_homings()
+    moving = [m for m in bus.motors if m not in spec.full_turn_motors]
+    terminal.say(f"Move all joints except {', '.join(spec.full_turn_motors)} sequentially "
+                 "through their entire ranges of motion. Recording positions; press ENTER to "
+                 "stop...")
+    mins, maxes = bus.record_ranges_of_motion(moving, should_stop=terminal.line_ready,
+                                              on_update=terminal.table)
+    for motor in spec.full_turn_motors:
+        mins[motor], maxes[motor] = FULL_TURN
+    calibration = {name: MotorCalibration(id=motor.id, drive_mode=drive_modes[name],
+                                          homing_offset=offsets[name], range_min=mins[name],
+                                          range_max=maxes[name])
+                   for name, motor in bus.motors.items()}
+    bus.write_calibration(calibration)
+    save_calibration(path, calibration)
+    terminal.say(f"Calibration saved to {path}")
+    return calibration
+
+
+def _set_modes(bus: MotorsBus, spec) -> dict[str, int]:
+    """Position mode (Feetech) or extended position (Dynamixel); the Koch leader's elbow turns
+    the other way (drive mode 1, LeRobot's). Returns each motor's drive mode."""
+    drive_modes = dict.fromkeys(bus.motors, 0)
+    mode = 0 if spec.bus == "feetech" else 4
+    for motor in bus.motors:
+        bus.write("Operating_Mode", motor, mode, normalize=False)
+    if spec.name == "koch_leader":
+        bus.write("Drive_Mode", "elbow_flex", 1, normalize=False)
+        drive_modes["elbow_flex"] = 1
+    return drive_modes
+
+
+def main(argv: list[str] | None = None, terminal: Terminal | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--robot", required=True, choices=sorted(ARMS),
+                        help="LeRobot's device type (followers and leaders)")
+    parser.add_argument("--port", required=True, help="the servo bus, e.g. /dev/ttyACM0")
+    parser.add_argument("--id", required=True, help="names the calibration file")
+    parser.add_argument("--calibration-dir", help="default: LeRobot's calibration directory")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    terminal = terminal or Terminal()
+    config = ServoArmConfig(type=args.robot, port=args.port, id=args.id,
+                            calibration_dir=args.calibration_dir)
+    bus = config.spec.make_bus(args.port)
+    try:
+        bus.connect()
+        calibrate(bus, config, terminal)
+    except (MotorBusError, CalibrationError, ValueError, EOFError) as error:
+        log.error("calibration failed: %s", error)
+        return 1
+    except KeyboardInterrupt:
+        log.error("interrupted: the calibration was not saved")
+        return 130
+    finally:
+        bus.disconnect(disable_torque=True)  # limp at the end, whatever happened
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,193 @@
+"""A real arm on a servo bus, as hiljax's `Robot` (hiljax.envs.robot): joints in degrees in
+LeRobot's motor order, the gripper in [0, 100].
+
+Safety, as LeRobot's followers and a little more:
+- every goal is clipped to the joint limits of the calibration and, with `max_relative_target`,
+  to that many degrees (gripper: percent) from the present position, read just before;
+- a goal is never sent when the last read failed;
+- a bus failure, an exception or Ctrl-C (KeyboardInterrupt) inside a read or a command leaves
+  the arm limp (torque off) when `disable_torque_on_disconnect`, then the error goes on up;
+- disconnect switches torque off (same switch).
+Connect never prompts: with a calibration file whose values the motors do not hold, the file's
+values are written to them (LeRobot's "use the provided file"); without a file it stops with a
+message naming `python -m hiljax.calibrate`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+import numpy as np
+
+from hiljax.hardware.motors.bus import MotorsBus
+from hiljax.hardware.motors.calibration import (
+    CalibrationError,
+    MotorCalibration,
+    NormMode,
+    calibration_path,
+    load_calibration,
+    normalize,
+)
+from hiljax.hardware.motors.errors import MotorBusError
+
+from .arms import ARMS, CONFIGURE, MOTOR_NAMES, ArmSpec
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class ServoArmConfig:
+    """LeRobot's follower / leader config fields."""
+
+    type: str  # a key of hiljax.hardware.robots.arms.ARMS, e.g. "so101_follower"
+    port: str
+    id: str | None = None
+    calibration_dir: str | None = None
+    disable_torque_on_disconnect: bool = True
+    max_relative_target: float | None = None  # degrees (gripper: percent) per command
+    use_degrees: bool = True
+
+    def __post_init__(self):
+        if self.type not in ARMS:
+            raise ValueError(f"unknown arm type {self.type!r}; known: {sorted(ARMS)}")
+        if self.max_relative_target is not None and not self.max_relative_target > 0:
+            raise ValueError(f"max_relative_target must be > 0 or None, got "
+                             f"{self.max_relative_target}")
+
+    @property
+    def spec(self) -> ArmSpec:
+        return ARMS[self.type]
+
+    @property
+    def calibration_file(self):
+        spec = self.spec
+        return calibration_path(spec.calibration_kind, spec.device_name, self.id,
+                                self.calibration_dir)
+
+
+class ServoArm:
+    """See the module docstring. Followers are stiff after connect, leaders limp."""
+
+    camera_names: tuple[str, ...] = ()  # cameras come with the camera drivers
+    motor_names: tuple[str, ...] = MOTOR_NAMES
+
+    def __init__(self, config: ServoArmConfig, bus: MotorsBus | None = None):
+        self.config, self.spec = config, config.spec
+        self.name = config.type
+        self.bus = bus or self.spec.make_bus(config.port, use_degrees=config.use_degrees)
+        self._last_read_ok = False
+
+    # ------------------------------------------------------------------ connection
+    @property
+    def is_connected(self) -> bool:
+        return self.bus.is_connected
+
+    def connect(self) -> None:
+        self.bus.calibration = self._load_calibration()
+        self.bus.connect()
+        try:
+            if not self.bus.is_calibrated:
+                log.info("%s on %s: the motors do not hold the calibration of %s; writing it",
+                         self.name, self.config.port, self.config.calibration_file)
+                self.bus.write_calibration(self.bus.calibration)
+            CONFIGURE[self.spec.name](self.bus)
+            self._limits = self._joint_limits()
+        except BaseException:
+            self._make_safe()
+            self.bus.disconnect(disable_torque=False)
+            raise
+        log.info("%s connected on %s (calibration %s)", self.name, self.config.port,
+                 self.config.calibration_file)
+
+    def _load_calibration(self) -> dict[str, MotorCalibration]:
+        path = self.config.calibration_file
+        if not path.exists():
+            raise CalibrationError(
+                f"{self.name} has no calibration at {path}: run python -m hiljax.calibrate "
+                f"--robot {self.name} --port {self.config.port} --id {self.config.id} (or point "
+                "calibration_dir at a LeRobot calibration)")
+        calibration = load_calibration(path)
+        missing = sorted(set(MOTOR_NAMES) - set(calibration))
+        if missing:
+            raise CalibrationError(f"{path} lacks the motors {missing}")
+        return {name: calibration[name] for name in MOTOR_NAMES}
+
+    def disconnect(self) -> None:
+        if self.is_connected:
+            self.bus.disconnect(disable_torque=self._torque_off_on_exit)
+
+    @property
+    def _torque_off_on_exit(self) -> bool:
+        return self.spec.is_leader or self.config.disable_torque_on_disconnect
+
+    def _make_safe(self) -> None:
+        """Best effort torque off after a failure (each motor tried; errors only logged)."""
+        if self.is_connected and self._torque_off_on_exit:
+            for motor in self.motor_names:
+                try:
+                    self.bus.disable_torque([motor], num_retry=1)
+                except MotorBusError as error:
+                    log.error("%s: torque could not be switched off on %s: %s", self.name,
+                              motor, error)
+
+    # ------------------------------------------------------------------ reading
+    def read_joint_positions(self) -> np.ndarray:
+        self._last_read_ok = False
+        positions = self._guarded(lambda: self.bus.sync_read("Present_Position"))
+        self._last_read_ok = True
+        return np.array([positions[m] for m in self.motor_names], np.float32)
+
+    def read_joint_currents(self) -> np.ndarray | None:
+        models = {m.model for m in self.bus.motors.values()}
+        if not all("Present_Current" in self.bus.model_ctrl_table[m] for m in models):
+            return None
+        currents = self._guarded(lambda: self.bus.sync_read("Present_Current",
+                                                            normalize=False))
+        return np.array([currents[m] for m in self.motor_names], np.float32)
+
+    def read_cameras(self) -> dict[str, np.ndarray]:
+        return {}
+
+    # ------------------------------------------------------------------ commanding
+    def send_joint_targets(self, targets: np.ndarray) -> np.ndarray:
+        """Clip to the joint limits and to `max_relative_target`, then one sync write."""
+        if self.spec.is_leader:
+            raise MotorBusError(f"{self.name} is a leader arm: it is read, not commanded")
+        if not self._last_read_ok:
+            raise MotorBusError(f"{self.name}: the last read failed, so no goal is sent "
+                                "(read the joints first)")
+        goals = np.clip(np.asarray(targets, np.float64).reshape(-1), *self._limits)
+        if self.config.max_relative_target is not None:
+            present = self.read_joint_positions().astype(np.float64)
+            cap = self.config.max_relative_target
+            goals = present + np.clip(goals - present, -cap, cap)
+        command = {m: float(g) for m, g in zip(self.motor_names, goals)}
+        self._guarded(lambda: self.bus.sync_write("Goal_Position", command))
+        return goals.astype(np.float32)
+
+    def _guarded(self, operation):
+        """Run a bus operation; on any failure (Ctrl-C included) leave the arm safe first."""
+        try:
+            return operation()
+        except BaseException:
+            self._last_read_ok = False
+            self._make_safe()
+            raise
+
+    def _joint_limits(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each motor's range in its own units, from the calibration."""
+        low, high = [], []
+        for motor in self.motor_names:
+            spec, record = self.bus.motors[motor], self.bus.calibration[motor]
+            if spec.norm_mode == NormMode.DEGREES:
+                max_res = self.bus.model_resolution_table[spec.model] - 1
+                ends = [normalize(v, record, NormMode.DEGREES, apply_drive_mode=False,
+                                  max_res=max_res) for v in (record.range_min, record.range_max)]
+            elif spec.norm_mode == NormMode.RANGE_M100_100:
+                ends = [-100.0, 100.0]
+            else:
+                ends = [0.0, 100.0]
+            low.append(min(ends))
+            high.append(max(ends))
+        return np.array(low), np.array(high)
