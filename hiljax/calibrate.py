@@ -51,10 +51,11 @@ class Terminal:
         self.stdout.flush()
 
     def line_ready(self) -> bool:
-        """A line was typed (ENTER), without blocking; consumes it."""
+        """A line was typed (ENTER), waiting at most REDRAW_EVERY_S; consumes it. A closed
+        input is EOFError, not ENTER: the ranges recorded so far may be incomplete."""
         ready, _, _ = select.select([self.stdin], [], [], REDRAW_EVERY_S)
-        if ready:
-            self.stdin.readline()
+        if ready and not self.stdin.readline():
+            raise EOFError("the input closed while the ranges of motion were recorded")
         return bool(ready)
 
     def table(self, mins: dict, positions: dict, maxes: dict) -> None:
@@ -77,6 +78,9 @@ def calibrate(bus: MotorsBus, config: ServoArmConfig, terminal: Terminal) -> dic
                               "and ENTER to run the calibration again: ")
         if answer.lower() != "c":
             calibration = load_calibration(path)
+            if set(calibration) != set(bus.motors):
+                raise CalibrationError(f"{path} holds the motors {sorted(calibration)}, the "
+                                       f"{config.type} has {sorted(bus.motors)}")
             bus.write_calibration(calibration)
             terminal.say(f"Wrote the calibration of {path} to the motors.")
             return calibration

@@ -62,6 +62,7 @@ class HILSerlRobotEnv(gym.Env):
         self.display = CameraDisplay() if display_cameras else None
         self.current_step = 0
         self._last_step_time: float | None = None
+        self._observed_joints: np.ndarray | None = None
         self.overruns = 0  # real-time steps that took longer than 1 / fps
         self._last_overrun_log = -float("inf")
         self.observation_space = self._observation_space(self._observe())
@@ -93,8 +94,17 @@ class HILSerlRobotEnv(gym.Env):
         return gym.spaces.Box(low, high, dtype=np.float32)
 
     # --- observation ----------------------------------------------------------------------
+    def observed_joint_positions(self) -> np.ndarray:
+        """The joints of the latest observation (what the policy saw): the wrappers use these
+        instead of reading the bus again, so a step reads a real arm once, and the EE pose
+        and `observation.state` come from the same read."""
+        if self._observed_joints is None:
+            self._observed_joints = np.asarray(self.robot.read_joint_positions(), np.float32)
+        return self._observed_joints.copy()
+
     def _observe(self) -> dict[str, np.ndarray]:
-        observation = {STATE_KEY: np.asarray(self.robot.read_joint_positions(), np.float32)}
+        self._observed_joints = np.asarray(self.robot.read_joint_positions(), np.float32)
+        observation = {STATE_KEY: self._observed_joints.copy()}
         for camera, frame in self.robot.read_cameras().items():
             observation[image_key(camera)] = frame
         if self.add_environment_state:

@@ -25,7 +25,7 @@ def test_defaults_are_the_references():
 
 
 @pytest.mark.parametrize("name", ["env_sim.json", "env_real_so100_template.json",
-                                  "env_record_sim.json"])
+                                  "env_real_so101_template.json", "env_record_sim.json"])
 def test_shipped_configs_load(name):
     cfg = load_env_config(CONFIGS / name)
     assert cfg.wrapper.use_gripper and cfg.wrapper.fixed_reset_joint_positions is not None

@@ -23,6 +23,15 @@ def robot_of(env: gym.Env):
     return robot
 
 
+def observed_joints_of(env: gym.Env) -> np.ndarray:
+    """The joints of the env's latest observation (HILSerlRobotEnv caches them, so a real arm's
+    bus is read once a step); a robot without that env underneath is read directly."""
+    cached = getattr(env.unwrapped, "observed_joint_positions", None)
+    if cached is not None:
+        return np.asarray(cached(), dtype=np.float64)
+    return np.asarray(robot_of(env).read_joint_positions(), dtype=np.float64)
+
+
 def with_key(space: gym.spaces.Dict, key: str, value: gym.spaces.Space) -> gym.spaces.Dict:
     """A copy of a Dict space with one entry set (never mutate the inner env's space)."""
     spaces = dict(space.spaces)

@@ -16,7 +16,7 @@ import gymnasium as gym
 import numpy as np
 
 from hiljax.envs.robot import GRIPPER_CLOSED, GRIPPER_OPEN
-from hiljax.envs.wrappers._spaces import robot_of
+from hiljax.envs.wrappers._spaces import observed_joints_of, robot_of
 from hiljax.kinematics import IKOptions, RobotKinematics
 
 logger = logging.getLogger(__name__)
@@ -61,7 +61,7 @@ class EEActionWrapper(gym.ActionWrapper):
         if action.shape != self.action_space.shape:
             raise ValueError(f"EE action must have shape {self.action_space.shape}, got "
                              f"{action.shape}")
-        joints = np.asarray(robot_of(self.env).read_joint_positions(), dtype=np.float64)
+        joints = observed_joints_of(self.env)  # what the policy saw when it chose the action
         target = self.target_position(joints, action[:3])
         result = self.kinematics.solve_ik(joints, target, options=self.ik_options)
         self.last_ik_converged, self.last_target_position = bool(result.converged), target
@@ -149,7 +149,7 @@ class GripperPenaltyWrapper(gym.Wrapper):
         return self.penalty if useless else 0.0
 
     def step(self, action):
-        position = float(robot_of(self.env).read_joint_positions()[-1])
+        position = float(observed_joints_of(self.env)[-1])
         penalty = self.penalty_for(position, np.asarray(action).reshape(-1)[-1])
         observation, reward, terminated, truncated, info = self.env.step(action)
         if self.gripper_penalty_in_reward:

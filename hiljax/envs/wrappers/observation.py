@@ -19,6 +19,7 @@ from hiljax.envs.wrappers._spaces import (
     append_to_state,
     extend_state_space,
     is_image_key,
+    observed_joints_of,
     robot_of,
 )
 from hiljax.kinematics import RobotKinematics
@@ -91,7 +92,7 @@ class EEObservationWrapper(gym.ObservationWrapper):
         self.observation_space = extend_state_space(env.observation_space, low, high)
 
     def ee_position(self) -> np.ndarray:
-        joints = np.asarray(robot_of(self.env).read_joint_positions(), dtype=np.float64)
+        joints = observed_joints_of(self.env)
         return self.kinematics.fk_gripper_tip(joints)[:3, 3]
 
     def observation(self, observation):
