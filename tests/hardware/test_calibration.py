@@ -48,11 +48,11 @@ def test_a_lerobot_file_gives_the_documented_numbers(lerobot_file):
     pan, gripper = cal["shoulder_pan"], cal["gripper"]
     assert pan == MotorCalibration(id=1, drive_mode=0, homing_offset=-1021, range_min=1000,
                                    range_max=3000)
-    degrees = dict(mode=NormMode.DEGREES, apply_drive_mode=True)
+    degrees = {"mode": NormMode.DEGREES, "apply_drive_mode": True}
     assert normalize(2047, pan, **degrees) == pytest.approx(4.1319, abs=1e-4)
     assert unnormalize(10.0, pan, **degrees) == 2113
     # RANGE_M100_100 with drive mode 1 (Feetech applies it in software): 1500 -> +50.
-    ranged = dict(mode=NormMode.RANGE_M100_100, apply_drive_mode=True)
+    ranged = {"mode": NormMode.RANGE_M100_100, "apply_drive_mode": True}
     assert normalize(1500, gripper, **ranged) == pytest.approx(50.0)
     assert unnormalize(-50.0, gripper, **ranged) == 2500
     # Dynamixel inverts in hardware: the same record read without software drive mode.

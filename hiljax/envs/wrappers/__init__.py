@@ -40,7 +40,6 @@ from hiljax.envs.wrappers.observation import (
 GripperoPenaltyWrapper = GripperPenaltyWrapper
 
 __all__ = [
-    "make_intervention_wrapper",
     "AddCurrentToObservation",
     "AddJointVelocityToObservation",
     "BatchCompatibleWrapper",
@@ -66,4 +65,5 @@ __all__ = [
     "crop_and_resize",
     "display_available",
     "joint_trajectory",
+    "make_intervention_wrapper",
 ]

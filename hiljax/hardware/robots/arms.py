@@ -55,8 +55,9 @@ class ArmSpec:
 
 
 _STS = ("sts3215",) * 6
-_SO = dict(bus="feetech", models=_STS, kinematics="so100")
-_KOCH = dict(bus="dynamixel", full_turn_motors=("shoulder_pan", "wrist_roll"), kinematics="koch")
+_SO = {"bus": "feetech", "models": _STS, "kinematics": "so100"}
+_KOCH = {"bus": "dynamixel", "full_turn_motors": ("shoulder_pan", "wrist_roll"),
+         "kinematics": "koch"}
 
 ARMS: dict[str, ArmSpec] = {spec.name: spec for spec in (
     ArmSpec("so100_follower", device_name="so_follower", calibration_kind="robots",
