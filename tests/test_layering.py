@@ -19,7 +19,8 @@ PICKLE_ALLOWED = {"transport.lerobot_codec", "hiljax.networks.resnet_weights"}
 
 # The processes and tools: entry points that share what they share from the layers below.
 PROCESSES = {"hiljax.learner", "hiljax.actor", "hiljax.eval", "hiljax.record", "hiljax.train",
-             "hiljax.calibrate", "hiljax.virtual_robot"}
+             "hiljax.calibrate", "hiljax.virtual_robot", "hiljax.find_cameras",
+             "hiljax.find_port", "hiljax.find_ee_bounds", "hiljax.crop_roi"}
 
 # layer -> what of hiljax / transport it may import besides itself. Lower layers first.
 LAYERS: dict[str, set[str]] = {

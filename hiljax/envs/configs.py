@@ -14,6 +14,7 @@ import dataclasses
 from pathlib import Path
 
 from hiljax.config import FrozenMapping, load_config, require
+from hiljax.hardware.cameras import CameraConfig
 from hiljax.envs.robot_types import ROBOT_TYPES as ROBOT_TYPE_REGISTRY
 from hiljax.kinematics import ROBOT_LINK_ORIGINS
 
@@ -36,7 +37,10 @@ class RobotConfig:
     # gym_hil: LeRobot's PandaPickCube sim; so100 / so101 / moss / koch: a real arm on its servo
     # bus (hiljax.hardware). The registry is hiljax.envs.robot_types.
     type: str = "sim_so100"
-    cameras: tuple[str, ...] = ("front", "wrist")  # empty: state-only (no rendering at all)
+    # Simulated robots: camera names (empty: state-only, no rendering at all). A real arm: LeRobot's
+    # mapping name -> camera settings ({"front": {"type": "opencv", "index_or_path": 0,
+    # "width": 640, "height": 480, "fps": 30}}; types opencv, intelrealsense, file).
+    cameras: tuple[str, ...] | dict[str, CameraConfig] = ("front", "wrist")
     image_size: int = 128  # sim / fake frames are image_size x image_size
     seed: int = 0
     # The arm table of hiljax.kinematics for the EE wrappers; null: the type's own.
@@ -63,17 +67,38 @@ class RobotConfig:
                  f"robot.type must be one of {ROBOT_TYPES}, got {self.type!r}")
         require(self.image_size >= 8, f"robot.image_size must be >= 8, got {self.image_size}")
         require(len(set(self.cameras)) == len(self.cameras), "robot.cameras has duplicates")
+        self._check_cameras()
         if self.is_real:
             require(bool(self.port), f"robot.type {self.type!r} is a real arm: set robot.port "
                     "(e.g. /dev/ttyACM0; python -m hiljax.virtual_robot makes one to try)")
             require(self.use_degrees, "robot.use_degrees must be true: HILSerlRobotEnv and its "
                     "EE wrappers work in degrees")
-            require(not self.cameras, "robot.cameras on a real arm need the camera drivers, "
-                    "which are not in hiljax yet: set robot.cameras to []")
         require(self.max_relative_target is None or self.max_relative_target > 0,
                 "robot.max_relative_target must be > 0 or null")
         require(self.kinematics is None or self.kinematics in KINEMATICS_TABLES,
                 f"robot.kinematics must be one of {KINEMATICS_TABLES} or null")
+
+    def _check_cameras(self) -> None:
+        """Names for a simulator, device settings for a real arm (frozen either way)."""
+        if isinstance(self.cameras, dict):
+            require(self.is_real, f"robot.type {self.type!r} renders its own cameras: give "
+                    "robot.cameras as a list of names")
+            for name, camera in self.cameras.items():
+                require(camera.width and camera.height and camera.fps,
+                        f"robot.cameras.{name}: a real arm's camera needs width, height and fps "
+                        "(the env's observation shapes come from them)")
+                require(camera.type != "sim", f"robot.cameras.{name}: type 'sim' frames come "
+                        "from a simulator's renderer, not from a real arm")
+            object.__setattr__(self, "cameras", FrozenMapping(self.cameras))
+        else:
+            object.__setattr__(self, "cameras", tuple(self.cameras))
+            require(not (self.is_real and self.cameras), "a real arm's robot.cameras name "
+                    "their devices: {\"front\": {\"type\": \"opencv\", \"index_or_path\": 0, "
+                    "\"width\": 640, \"height\": 480, \"fps\": 30}}")
+
+    @property
+    def camera_names(self) -> tuple[str, ...]:
+        return tuple(self.cameras)
 
     @property
     def is_real(self) -> bool:

@@ -21,14 +21,14 @@ class RobotType:
 def _sim_so100(cfg, fps: float):
     from hiljax.envs.sim import SimRobot  # MuJoCo only when asked for
 
-    return SimRobot(cameras=cfg.cameras, image_size=cfg.image_size, control_dt=1.0 / fps,
+    return SimRobot(cameras=cfg.camera_names, image_size=cfg.image_size, control_dt=1.0 / fps,
                     seed=cfg.seed, render=bool(cfg.cameras))
 
 
 def _fake(cfg, fps: float):
     from hiljax.envs.fake_robot import FakeTaskRobot
 
-    return FakeTaskRobot(cameras=cfg.cameras, image_size=(cfg.image_size, cfg.image_size),
+    return FakeTaskRobot(cameras=cfg.camera_names, image_size=(cfg.image_size, cfg.image_size),
                          control_dt=1.0 / fps)
 
 
@@ -39,7 +39,8 @@ def _servo_arm(arm: str) -> Callable:
         return ServoArm(ServoArmConfig(
             type=arm, port=cfg.port, id=cfg.id, calibration_dir=cfg.calibration_dir,
             disable_torque_on_disconnect=cfg.disable_torque_on_disconnect,
-            max_relative_target=cfg.max_relative_target, use_degrees=cfg.use_degrees))
+            max_relative_target=cfg.max_relative_target, use_degrees=cfg.use_degrees,
+            cameras=dict(cfg.cameras)))
 
     return build
 

@@ -93,7 +93,10 @@ def test_real_so100_without_calibration_says_how_to_calibrate(tmp_path):
 @pytest.mark.parametrize("override, message", [
     ("robot.port=null", "set robot.port"),
     ("robot.use_degrees=false", "use_degrees must be true"),
-    ('robot.cameras=["front"]', "camera drivers"),
+    ('robot.cameras=["front"]', "name their devices"),
+    ('robot.cameras={"front": {"type": "opencv", "index_or_path": 0}}', "width, height and fps"),
+    ('robot.cameras={"front": {"type": "file", "index_or_path": "v.mp4", "widht": 64}}',
+     "unknown field"),
     ("robot.max_relative_target=0", "max_relative_target must be > 0"),
 ])
 def test_real_arm_config_mistakes_are_named(override, message):
@@ -129,3 +132,15 @@ def test_the_fake_stack_is_built_in_the_reference_order():
         "AddJointVelocityToObservation", "AddCurrentToObservation", "EEObservationWrapper",
         "ConvertToLeRobotObservation", "ImageCropResizeWrapper", "TimeLimitWrapper",
         "GripperActionWrapper", "GripperPenaltyWrapper", "EEActionWrapper", "ResetWrapper"]
+
+
+def test_a_real_arm_takes_lerobots_camera_settings_and_a_sim_takes_names():
+    cfg = load_env_config(CONFIGS / "env_real_so100_template.json", [
+        'robot.cameras={"front": {"type": "opencv", "index_or_path": "/dev/video4", "width": 640,'
+        ' "height": 480, "fps": 30}}'])
+    assert cfg.robot.camera_names == ("front",)
+    assert cfg.robot.cameras["front"].index_or_path == "/dev/video4"
+    hash(cfg)  # still frozen all the way down
+    with pytest.raises(ConfigError, match="renders its own cameras"):
+        load_env_config(CONFIGS / "env_sim.json",
+                        ['robot.cameras={"front": {"type": "opencv", "index_or_path": 0}}'])

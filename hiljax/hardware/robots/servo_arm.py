@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Mapping
 
 import numpy as np
 
+from hiljax.hardware.cameras import CameraConfig, make_cameras
 from hiljax.hardware.motors.bus import MotorsBus
 from hiljax.hardware.motors.calibration import (
     CalibrationError,
@@ -47,6 +49,7 @@ class ServoArmConfig:
     disable_torque_on_disconnect: bool = True
     max_relative_target: float | None = None  # degrees (gripper: percent) per command
     use_degrees: bool = True
+    cameras: Mapping[str, CameraConfig] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
         if self.type not in ARMS:
@@ -69,13 +72,14 @@ class ServoArmConfig:
 class ServoArm:
     """See the module docstring. Followers are stiff after connect, leaders limp."""
 
-    camera_names: tuple[str, ...] = ()  # cameras come with the camera drivers
     motor_names: tuple[str, ...] = MOTOR_NAMES
 
     def __init__(self, config: ServoArmConfig, bus: MotorsBus | None = None):
         self.config, self.spec = config, config.spec
         self.name = config.type
         self.bus = bus or self.spec.make_bus(config.port, use_degrees=config.use_degrees)
+        self.cameras = make_cameras(dict(config.cameras))
+        self.camera_names = tuple(self.cameras)
         self._last_read_ok = False
 
     # ------------------------------------------------------------------ connection
@@ -93,8 +97,11 @@ class ServoArm:
                 self.bus.write_calibration(self.bus.calibration)
             CONFIGURE[self.spec.name](self.bus)
             self._limits = self._joint_limits()
+            for camera in self.cameras.values():
+                camera.connect()
         except BaseException:
             self._make_safe()
+            self._disconnect_cameras()
             self.bus.disconnect(disable_torque=False)
             raise
         log.info("%s connected on %s (calibration %s)", self.name, self.config.port,
@@ -116,6 +123,12 @@ class ServoArm:
     def disconnect(self) -> None:
         if self.is_connected:
             self.bus.disconnect(disable_torque=self._torque_off_on_exit)
+        self._disconnect_cameras()
+
+    def _disconnect_cameras(self) -> None:
+        for camera in self.cameras.values():
+            if camera.is_connected:
+                camera.disconnect()
 
     @property
     def _torque_off_on_exit(self) -> bool:
@@ -147,7 +160,10 @@ class ServoArm:
         return np.array([currents[m] for m in self.motor_names], np.float32)
 
     def read_cameras(self) -> dict[str, np.ndarray]:
-        return {}
+        """The newest frame of each camera, never waiting (RGB uint8 at the configured size); a
+        frozen or vanished camera is an error that leaves the arm limp, like a bus fault."""
+        return self._guarded(lambda: {name: camera.read_latest()
+                                      for name, camera in self.cameras.items()})
 
     # ------------------------------------------------------------------ commanding
     def send_joint_targets(self, targets: np.ndarray) -> np.ndarray:
