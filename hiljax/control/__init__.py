@@ -1,5 +1,5 @@
-"""Human input for end-effector control: keyboard, gamepad (pygame or raw HID), a scripted
-stand-in, and the teleoperation loop. numpy + pygame (+ optional hidapi); no JAX.
+"""Human input for end-effector control: keyboard, gamepad (pygame or raw HID), a leader arm, a
+scripted stand-in, and the teleoperation loop. numpy + pygame (+ optional hidapi); no JAX.
 
     from hiljax.control import KeyboardController, teleoperate_gym_env
     with KeyboardController() as controller:
@@ -37,6 +37,14 @@ from hiljax.control.keymap import (
     KeyboardState,
     KeyEvent,
     KeyMap,
+)
+from hiljax.control.leader import (
+    LEADER_CONTROL_MODES,
+    LEADER_KEYMAP,
+    LeaderArmController,
+    LeaderSettings,
+    leader_gripper_command,
+    make_leader_controller,
 )
 from hiljax.control.mapping import (
     PYGAME_LAYOUTS,
@@ -76,6 +84,8 @@ __all__ = [
     "GRIPPER_STAY",
     "HID_LAYOUTS",
     "KEYBOARD_EE_KEYMAP",
+    "LEADER_CONTROL_MODES",
+    "LEADER_KEYMAP",
     "PYGAME_LAYOUTS",
     "RERECORD",
     "SUCCESS",
@@ -91,13 +101,17 @@ __all__ = [
     "KeyMap",
     "KeyboardController",
     "KeyboardState",
+    "LeaderArmController",
+    "LeaderSettings",
     "MappingConfig",
     "PadState",
     "ScriptedController",
     "StepRecord",
     "gamepad_commands",
     "gripper_value",
+    "leader_gripper_command",
     "make_controller",
+    "make_leader_controller",
     "pad_commands",
     "parse_hid_report",
     "teleoperate_gym_env",

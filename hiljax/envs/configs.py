@@ -20,6 +20,7 @@ from hiljax.kinematics import ROBOT_LINK_ORIGINS
 
 ROBOT_TYPES = tuple(ROBOT_TYPE_REGISTRY)
 KINEMATICS_TABLES = tuple(ROBOT_LINK_ORIGINS)
+LEADER_TYPES = ("so100_leader", "so101_leader")
 # "leader" / "leader_automatic" are the reference's leader-arm modes (no leader arm here);
 # "sim_operator" is hiljax's scripted person for the simulator (hiljax.envs.sim.operator).
 CONTROL_MODES = ("gamepad", "gamepad_hid", "keyboard", "leader", "leader_automatic",
@@ -272,11 +273,42 @@ class EnvWrapperConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class TeleopConfig:
+    """The leader arm of control_mode "leader" / "leader_automatic" (LeRobot's `env.teleop`;
+    hiljax.control.leader). The follower's gripper and EE follow the leader while the person
+    has taken over (space or i toggles; automatic mode also when the leader is pushed away)."""
+
+    type: str = "so101_leader"  # so100_leader | so101_leader (a leader arm in degrees)
+    port: str | None = None
+    id: str | None = None
+    calibration_dir: str | None = None
+    # While the policy acts the leader follows the follower with low gains (LeRobot's geared
+    # leader), so a take-over starts where the robot is; false: the leader stays limp.
+    follow: bool = True
+    takeover_threshold_deg: float = 15.0  # automatic: take over beyond this leader-follower gap
+    release_steps: int | None = 10  # automatic: give back after this many still, aligned steps
+    release_still_deg: float = 1.0
+    release_distance_m: float = 0.01
+    deadband_m: float = 0.001  # tips this close: a zero action (below the servos' resolution)
+    gripper_threshold: float = 0.3  # open / close at this fraction of the range apart
+
+    def __post_init__(self):
+        require(self.type in LEADER_TYPES, f"teleop.type must be one of {LEADER_TYPES} (a "
+                f"leader arm read in degrees), got {self.type!r}")
+        require(bool(self.port), "teleop.port: the leader arm's serial port (python -m "
+                "hiljax.find_port finds it)")
+        require(self.takeover_threshold_deg > 0 and self.deadband_m >= 0
+                and 0 < self.gripper_threshold < 1, "teleop: thresholds must be positive "
+                "(gripper_threshold in (0, 1))")
+
+
+@dataclasses.dataclass(frozen=True)
 class HILSerlRobotEnvConfig:
     """The environment of a HIL-SERL run (the guide's table, LeRobot v0.3 defaults)."""
 
     robot: RobotConfig = dataclasses.field(default_factory=RobotConfig)
     wrapper: EnvWrapperConfig = dataclasses.field(default_factory=EnvWrapperConfig)
+    teleop: TeleopConfig | None = None  # the leader arm of the leader control modes
     fps: int = 10  # control frequency (Hz)
     name: str = "real_robot"
     mode: str | None = None  # "record", "replay" or null (training)
@@ -308,6 +340,9 @@ class HILSerlRobotEnvConfig:
                  f"reward_classifier_mode must be one of {REWARD_CLASSIFIER_MODES}")
         require(self.num_episodes >= 0 and self.number_of_steps_after_success >= 0,
                  "num_episodes and number_of_steps_after_success must be >= 0")
+        if self.wrapper.ee_action_space_params.control_mode in ("leader", "leader_automatic"):
+            require(self.teleop is not None, "control_mode leader needs teleop: the leader arm "
+                    '({"type": "so101_leader", "port": "/dev/ttyACM1", "id": "my_leader"})')
         if self.robot.type == "gym_hil":
             require(self.task.startswith("Panda"),
                      f"robot.type gym_hil needs task = a gym_hil env id such as "

@@ -14,6 +14,7 @@ on the robot it drives.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import gymnasium as gym
@@ -150,4 +151,23 @@ def make_sim_operator(cfg: HILSerlRobotEnvConfig, robot) -> InputController:
 
 def _intervention_wrapper(env, cfg: HILSerlRobotEnvConfig, controller) -> gym.Env:
     params = cfg.wrapper.ee_action_space_params
+    if controller is None and params.control_mode in ("leader", "leader_automatic"):
+        controller = make_leader(cfg)
     return make_intervention_wrapper(env, params.control_mode, cfg.wrapper.use_gripper, controller)
+
+
+def make_leader(cfg: HILSerlRobotEnvConfig) -> InputController:
+    """The leader-arm controller of `cfg.teleop` (connected when the wrapper starts it)."""
+    from hiljax.control.leader import LeaderSettings, make_leader_controller
+    from hiljax.hardware.robots import ServoArmConfig
+
+    teleop, params = cfg.teleop, cfg.wrapper.ee_action_space_params
+    settings = LeaderSettings(**{f.name: getattr(teleop, f.name)
+                                 for f in dataclasses.fields(LeaderSettings)
+                                 if hasattr(teleop, f.name)})
+    return make_leader_controller(
+        ServoArmConfig(type=teleop.type, port=teleop.port, id=teleop.id,
+                       calibration_dir=teleop.calibration_dir),
+        step_sizes=(params.x_step_size, params.y_step_size, params.z_step_size),
+        use_gripper=cfg.wrapper.use_gripper, control_mode=params.control_mode,
+        kinematics=cfg.robot.kinematics_table, settings=settings)

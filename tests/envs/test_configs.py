@@ -104,9 +104,14 @@ def test_real_arm_config_mistakes_are_named(override, message):
         load_env_config(CONFIGS / "env_real_so100_template.json", [override])
 
 
-def test_leader_modes_are_refused_clearly():
-    with pytest.raises(NotImplementedError, match="leader arm"):
-        make_robot_env(fake_config(control_mode="leader"))
+def test_leader_modes_need_the_leader_arm():
+    with pytest.raises(ConfigError, match="control_mode leader needs teleop"):
+        fake_config(control_mode="leader")
+    with pytest.raises(ConfigError, match="teleop.type must be one of"):
+        load_env_config(CONFIGS / "env_real_so101_template.json",
+                        ['teleop={"type": "koch_leader", "port": "/dev/ttyACM1"}'])
+    with pytest.raises(ConfigError, match="teleop.port"):
+        load_env_config(CONFIGS / "env_real_so101_template.json", ['teleop={"id": "x"}'])
 
 
 def test_a_classifier_path_without_a_callable_is_refused():

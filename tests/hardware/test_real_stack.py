@@ -82,3 +82,84 @@ def test_the_actor_runs_an_episode_on_the_virtual_arm(mujoco_arm, tmp_path):
         actor.transport.close()
         learner.stop()
         env.close()
+
+
+def _video(path: Path, width: int = 64, height: int = 48, frames: int = 10) -> Path:
+    import cv2
+
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30, (width, height))
+    for index in range(frames):
+        writer.write(np.full((height, width, 3), 20 * index, np.uint8))
+    writer.release()
+    return path
+
+
+def test_an_actor_episode_with_cameras_and_a_leader_taking_over(tmp_path):
+    """Virtual follower + virtual leader (two ptys), a camera from a video file, control_mode
+    leader from the config: the person takes over mid-episode and the learner receives the
+    episode with the intervention steps flagged and the person's actions in the policy's space."""
+    import threading
+
+    pygame = pytest.importorskip("pygame")
+    from hiljax.actor import Actor
+    from hiljax.config import ActorConfig
+    from tests.sac_helpers import tiny_config
+    from transport.factory import make_actor_transport, make_learner_transport
+
+    follower, leader = VirtualSO100(calibrated=True), VirtualSO100(calibrated=True)
+    follower.start()
+    leader.start()
+    follower.save_calibration(tmp_path / "my_follower.json")
+    leader.save_calibration(tmp_path / "my_leader.json")
+    video = _video(tmp_path / "front.avi")
+    cfg = load_env_config(TEMPLATE, [
+        f"robot.port={follower.port}", f"robot.calibration_dir={tmp_path}",
+        f'robot.cameras={{"front": {{"type": "file", "index_or_path": "{video}", "width": 64, '
+        f'"height": 48, "fps": 30}}}}',
+        "wrapper.crop_params_dict=null", "wrapper.resize_size=[32,32]",
+        "wrapper.ee_action_space_params.control_mode=leader", "wrapper.display_cameras=false",
+        f'teleop={{"type": "so100_leader", "port": "{leader.port}", "id": "my_leader", '
+        f'"calibration_dir": "{tmp_path}"}}',
+        "wrapper.reset_time_s=1.0", "wrapper.control_time_s=3.0"])
+    env = make_robot_env(cfg)
+    learner = make_learner_transport("inproc").start()
+    features = {k: tuple(s.shape) for k, s in env.observation_space.spaces.items()}
+    assert features["observation.images.front"] == (32, 32, 3)
+    policy = tiny_config(input_features=features, continuous_action_dim=3, num_discrete_actions=3)
+    actor = Actor(ActorConfig(policy=policy, warmup_steps=10_000, transport="inproc"), env,
+                  make_actor_transport("inproc", learner.address))
+
+    def person():  # takes over at step 8, moves the (limp) leader, lets go at step 20
+        space = pygame.key.key_code("space")
+        for step, action in ((8, "take"), (20, "release")):
+            while actor.interaction_step < step:
+                threading.Event().wait(0.01)
+            pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=space))
+            pygame.event.post(pygame.event.Event(pygame.KEYUP, key=space))
+            if action == "take":
+                threading.Event().wait(0.3)
+                leader.move_by_hand("shoulder_pan", 10.0)
+
+    helper = threading.Thread(target=person, daemon=True)
+    try:
+        helper.start()
+        stats = actor.run_episode()
+        helper.join(timeout=10)
+        batch = learner.poll_transitions(timeout=5.0)
+        assert len(batch) == 1 and stats["Episode intervention"] == 1
+        from hiljax import wire
+
+        episode = wire.decode_transitions(batch[0].codec, batch[0].payload)
+        flags = episode["is_intervention"]
+        assert flags[:8].sum() == 0 and flags[10:19].all() and not flags[-5:].any()
+        actions = episode["actions"][flags]
+        assert (np.abs(actions[:, :3]) <= 1).all() and set(actions[:, 3]) <= {0.0, 1.0, 2.0}
+        assert np.abs(actions[:, 1]).max() > 0.1  # the leader's pan swung the EE sideways
+        assert episode.observations["observation.images.front"].shape[1:] == (32, 32, 3)
+    finally:
+        actor.transport.close()
+        learner.stop()
+        env.close()
+        follower.stop()
+        leader.stop()
+    assert all(follower.register(m, "Torque_Enable") == 0 for m in range(1, 7))

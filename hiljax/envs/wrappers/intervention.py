@@ -147,12 +147,12 @@ KeyboardControlWrapper = KeyboardInterfaceWrapper
 def make_intervention_wrapper(env, control_mode: str | None, use_gripper: bool,
                               controller: InputController | None = None) -> gym.Env:
     """The human-intervention wrapper for a control mode (or an injected controller)."""
-    if control_mode in ("leader", "leader_automatic"):
-        raise NotImplementedError(
-            f"control_mode {control_mode!r} needs a leader arm; hiljax has no leader-arm "
-            "teleoperation. Use gamepad, gamepad_hid or keyboard.")
     if controller is not None:
         return InterventionWrapper(env, controller, use_gripper=use_gripper)
+    if control_mode in ("leader", "leader_automatic"):
+        raise ValueError(f"control_mode {control_mode!r} reads a leader arm: build the env with "
+                         "hiljax.envs.factory.make_robot_env and a `teleop` config, or pass the "
+                         "controller (hiljax.control.make_leader_controller)")
     if control_mode == "sim_operator":
         raise ValueError("control_mode 'sim_operator' reads the simulator: build the env with "
                          "hiljax.envs.factory.make_robot_env (robot.type 'sim_so100'), or pass "

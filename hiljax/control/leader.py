@@ -1,0 +1,319 @@
+"""LeaderArmController: a person takes over by moving a leader arm (LeRobot's `control_mode`
+"leader" / "leader_automatic": its pre-0.4 GearedLeaderControlWrapper and automatic variant).
+
+    leader = ServoArm(ServoArmConfig(type="so101_leader", port="/dev/ttyACM1", id="my_leader"))
+    controller = LeaderArmController(leader, RobotKinematics("so100"), step_sizes=(0.02,) * 3,
+                                     use_gripper=True, automatic=False)
+    env = make_robot_env(cfg, controller=controller)   # InterventionWrapper drives it
+
+While the policy acts, the leader is "geared" to the follower (`LeaderSettings.follow`): torque on
+with low gains (Feetech P=4 I=0 D=4; Dynamixel Position P/I/D = 50/0/0, the same 1/8 of the
+factory P) and each update writes the follower's joints as its goals, so it stays where the
+follower is and the person can take over without a jump. When the person takes over, the
+leader's torque goes off and the action is the tip of the leader minus the tip of the follower
+(zero inside a 1 mm deadband), divided by the EE step sizes and clipped to [-1, 1]: the policy's
+own action space, which EEActionWrapper turns back into "go to the leader's tip" (at most one
+step size per axis per step). Both arms use the follower's kinematics (an SO-100/101 leader has
+the follower's geometry). The gripper command: `leader_gripper_command`.
+
+Take-over: the events controller's intervention flag (default: the keyboard, `space` or `i`
+toggles; `s` / `f` / `r` success / failure / rerecord; `escape` quits - hiljax's keys plus
+LeRobot's leader toggle `space`; LeRobot's guide ends a failed episode with `esc`, which quits
+here). With `automatic`, also when the person pushes the leader more than
+`takeover_threshold_deg` from the follower on any arm joint; that take-over ends by itself once
+the leader has been held still with the follower's tip on the leader's for `release_steps`
+updates. The key pressed during it takes it over (it then lasts until the key is pressed
+again). The automatic trigger is armed only after the leader has come within half the threshold
+of the follower, so a leader still travelling to the follower (at start, after a reset or a
+take-over) does not fire.
+
+The controller owns the leader: start() connects it, stop() leaves it limp and disconnects it.
+Leader joints must read in degrees (SO-100/101 leaders do; LeRobot's Koch leader reads its body
+joints in -100..100 and is refused).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from hiljax.control.base import GRIPPER_CLOSE, GRIPPER_OPEN, GRIPPER_STAY, InputController
+from hiljax.control.keyboard import KeyboardController
+from hiljax.control.keymap import KeyMap
+from hiljax.kinematics import RobotKinematics
+
+logger = logging.getLogger(__name__)
+
+LEADER_CONTROL_MODES = ("leader", "leader_automatic")
+NUM_ARM_JOINTS = 5  # then the gripper
+MAX_GRIPPER_POS = 100.0  # the gripper reads 0 (closed) .. 100 (open) on both arms
+
+# The keyboard beside a leader arm: no movement keys (the arm moves the end effector).
+LEADER_KEYMAP = KeyMap(moves={}, gripper={}, toggle_intervention=frozenset({"space", "i"}))
+
+# Low gains while geared to the follower, so a hand can overpower the leader (LeRobot's P_coeff
+# default is 32; an XL330's Position_P_Gain 400). Feetech's gains sit in EEPROM: they are written
+# with the lock on (after torque on), so they hold until power-off and are never saved.
+FOLLOW_GAINS = {
+    "P_Coefficient": {"P_Coefficient": 4, "I_Coefficient": 0, "D_Coefficient": 4},
+    "Position_P_Gain": {"Position_P_Gain": 50, "Position_I_Gain": 0, "Position_D_Gain": 0},
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class LeaderSettings:
+    # Geared leader: torque on with low gains, tracking the follower while the policy acts.
+    # False: the leader stays limp (a take-over then starts from wherever it was left).
+    follow: bool = True
+    # Automatic mode: take over when an arm joint of the leader is this far from the follower's.
+    takeover_threshold_deg: float = 15.0
+    # Automatic mode: give control back after this many updates in a row with the leader still
+    # and the follower's tip on the leader's; None: only the key ends a take-over.
+    release_steps: int | None = 10
+    release_still_deg: float = 1.0  # "still": no arm joint moved more than this since last update
+    release_distance_m: float = 0.01  # "on": the two tips this close
+    # No movement while the tips are this close: holding the leader still is a zero action (a
+    # sub-millimetre remainder is below the servos' resolution; as an action it would only make
+    # a replay of the episode creep).
+    deadband_m: float = 0.001
+    # Gripper: open / close when the leader's gripper is this fraction of the range more open /
+    # closed than the follower's (LeRobot's 0.3).
+    gripper_threshold: float = 0.3
+    # Register -> value written while geared; None: FOLLOW_GAINS for the leader's bus.
+    follow_gains: Mapping[str, int] | None = None
+
+
+def leader_gripper_command(leader: float, follower: float, last: tuple[int, float] | None,
+                           threshold: float = 0.3) -> int:
+    """0 close / 1 stay / 2 open from the two grippers (0..100).
+
+    Open when the leader's gripper is `threshold` of the range more open than the follower's,
+    close when that much more closed. `last` = (command, leader gripper then) of the last close /
+    open sent in this take-over: a command is sent once (the env drives the gripper to the end
+    of its range), and the opposite one only after the leader's own gripper moved `threshold`
+    that way - else a leader held half open would open and close the follower in turn.
+    (The rule of hardware_facts 6.2; LeRobot's pre-0.4 code compared the leader's gripper with
+    its own reading a step before.)
+    """
+    difference = (leader - follower) / MAX_GRIPPER_POS
+    if difference >= threshold:
+        wanted = GRIPPER_OPEN
+    elif difference <= -threshold:
+        wanted = GRIPPER_CLOSE
+    else:
+        return GRIPPER_STAY
+    if last is None:
+        return wanted
+    command, leader_then = last
+    if wanted == command:
+        return GRIPPER_STAY
+    moved = (leader - leader_then) / MAX_GRIPPER_POS * (1.0 if wanted == GRIPPER_OPEN else -1.0)
+    return wanted if moved >= threshold else GRIPPER_STAY
+
+
+class LeaderArmController(InputController):
+    """See the module docstring."""
+
+    def __init__(self, leader, kinematics: RobotKinematics, step_sizes: Sequence[float],
+                 use_gripper: bool = True, automatic: bool = False,
+                 events: InputController | None = None,
+                 settings: LeaderSettings = LeaderSettings()):
+        """leader: connect / disconnect / is_connected / read_joint_positions() (degrees, gripper
+        0..100) and, to be geared, `bus` (a MotorsBus). step_sizes: the env's EE step sizes
+        (x, y, z metres per unit action). events: take-over toggle and episode-end keys."""
+        super().__init__()
+        self.leader = leader
+        self.kinematics = kinematics
+        self.step_sizes = np.asarray(step_sizes, dtype=np.float64)
+        if self.step_sizes.shape != (3,) or not np.all(self.step_sizes > 0):
+            raise ValueError(f"step_sizes must be 3 positive numbers, got {step_sizes!r}")
+        self.use_gripper = use_gripper
+        self.automatic = automatic
+        self.events = events if events is not None else KeyboardController(keymap=LEADER_KEYMAP)
+        if automatic and not settings.follow:
+            raise ValueError("automatic take-over needs the geared leader (follow=True): a limp "
+                             "leader drifts from the follower and would take over by itself")
+        self.settings = settings
+        self.follower_joints: np.ndarray | None = None  # (6,) from the latest observation
+        self.leader_joints: np.ndarray | None = None  # (6,) read at the latest update
+        self.torque_on = False
+        self._gains_written = False
+        self._auto_active = False
+        self._armed = False
+        self._still_steps = 0
+        self._last_gripper: tuple[int, float] | None = None
+
+    # --- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> None:
+        if not self.leader.is_connected:
+            self.leader.connect()
+        self._check_degrees()
+        self.events.start()
+
+    def stop(self) -> None:
+        self.events.stop()
+        if not self.leader.is_connected:
+            return
+        try:
+            if self.torque_on:
+                self._free_leader()
+        finally:
+            self.leader.disconnect()  # leaders go limp on disconnect too
+
+    def reset(self) -> None:
+        super().reset()
+        self.events.reset()
+        # The follower moves to its reset pose now: re-arm once the leader has caught up.
+        self._auto_active, self._armed, self._still_steps = False, False, 0
+
+    def observe(self, observation) -> None:
+        state = np.asarray(observation["observation.state"], dtype=np.float64).reshape(-1)
+        self.follower_joints = state[:NUM_ARM_JOINTS + 1].copy()
+
+    def update(self) -> None:
+        self.events.update()
+        leader = np.asarray(self.leader.read_joint_positions(), dtype=np.float64).reshape(-1)
+        manual = self.events.should_intervene()
+        if self.automatic:
+            self._update_automatic(leader, manual)
+        intervening = (manual or self._auto_active) and self.follower_joints is not None
+        if intervening and not self.intervention_flag:
+            logger.info("leader take-over (%s)", "key" if manual else "leader pushed")
+            self._last_gripper = None
+        if intervening:
+            if self.torque_on:
+                self._free_leader()
+            self._set_commands(leader)
+        else:
+            self._deltas = (0.0, 0.0, 0.0)
+            self.open_gripper_command = self.close_gripper_command = False
+            if self.settings.follow:
+                self._follow(leader)
+        self.intervention_flag = intervening
+        self.leader_joints = leader
+
+    # --- the events controller's requests ----------------------------------------------------
+    def get_episode_end_status(self) -> str | None:
+        return self.events.get_episode_end_status()
+
+    def should_quit(self) -> bool:
+        return self.events.should_quit()
+
+    # --- the person's action -----------------------------------------------------------------
+    def tip(self, joints: np.ndarray) -> np.ndarray:
+        return self.kinematics.fk_gripper_tip(joints[:NUM_ARM_JOINTS])[:3, 3]
+
+    def _set_commands(self, leader: np.ndarray) -> None:
+        follower = self.follower_joints
+        gap = self.tip(leader) - self.tip(follower)
+        if np.linalg.norm(gap) < self.settings.deadband_m:
+            gap = np.zeros(3)
+        deltas = np.clip(gap / self.step_sizes, -1.0, 1.0)
+        self._deltas = tuple(float(d) + 0.0 for d in deltas)
+        command = GRIPPER_STAY
+        if self.use_gripper:
+            command = leader_gripper_command(leader[-1], follower[-1], self._last_gripper,
+                                             self.settings.gripper_threshold)
+            if command != GRIPPER_STAY:
+                self._last_gripper = (command, float(leader[-1]))
+        self.open_gripper_command = command == GRIPPER_OPEN
+        self.close_gripper_command = command == GRIPPER_CLOSE
+
+    def _update_automatic(self, leader: np.ndarray, manual: bool) -> None:
+        if manual or self.follower_joints is None:
+            self._auto_active, self._armed = False, False  # the key owns the take-over
+            return
+        settings = self.settings
+        error = float(np.max(np.abs(leader[:NUM_ARM_JOINTS]
+                                    - self.follower_joints[:NUM_ARM_JOINTS])))
+        if not self._auto_active:
+            if not self._armed:
+                self._armed = error < 0.5 * settings.takeover_threshold_deg
+            elif error > settings.takeover_threshold_deg:
+                self._auto_active, self._still_steps = True, 0
+            return
+        if settings.release_steps is None or self.leader_joints is None:
+            return
+        moved = np.max(np.abs(leader[:NUM_ARM_JOINTS] - self.leader_joints[:NUM_ARM_JOINTS]))
+        gap = np.linalg.norm(self.tip(leader) - self.tip(self.follower_joints))
+        settled = moved <= settings.release_still_deg and gap <= settings.release_distance_m
+        self._still_steps = self._still_steps + 1 if settled else 0
+        if self._still_steps >= settings.release_steps:
+            logger.info("leader take-over ends: the leader is still and the follower on it")
+            self._auto_active, self._armed = False, False
+
+    # --- the geared leader -------------------------------------------------------------------
+    def _motor_names(self) -> tuple[str, ...]:
+        return tuple(getattr(self.leader, "motor_names", None) or self.leader.bus.motors)
+
+    def _follow(self, leader: np.ndarray) -> None:
+        bus, names = self.leader.bus, self._motor_names()
+        if not self.torque_on:
+            # Hold where it is first: a stale goal register would make it jump at torque on.
+            bus.sync_write("Goal_Position", dict(zip(names, map(float, leader))))
+            bus.enable_torque()
+            self.torque_on = True
+            self._write_gains()
+        if self.follower_joints is not None:
+            goals = dict(zip(names, map(float, self.follower_joints)))
+            bus.sync_write("Goal_Position", goals)
+
+    def _free_leader(self) -> None:
+        self.leader.bus.disable_torque()
+        self.torque_on = False
+
+    def _write_gains(self) -> None:
+        if self._gains_written:
+            return
+        bus = self.leader.bus
+        gains = self.settings.follow_gains
+        if gains is None:
+            tables = [bus.model_ctrl_table[m.model] for m in bus.motors.values()]
+            gains = next((g for register, g in FOLLOW_GAINS.items()
+                          if all(register in table for table in tables)), None)
+            if gains is None:
+                raise ValueError("the leader's servos have no known gain registers: pass "
+                                 "LeaderSettings(follow_gains=...) or follow=False")
+        for motor in self._motor_names():
+            for register, value in gains.items():
+                bus.write(register, motor, value, normalize=False)
+        self._gains_written = True
+
+    def _check_degrees(self) -> None:
+        """FK needs degrees; a leader reading -100..100 would move the follower anywhere."""
+        motors = getattr(getattr(self.leader, "bus", None), "motors", None) or {}
+        for name, motor in list(motors.items())[:NUM_ARM_JOINTS]:
+            mode = getattr(motor, "norm_mode", None)
+            if mode is not None and getattr(mode, "value", mode) != "degrees":
+                raise ValueError(f"leader joint {name} reads in {mode}, not degrees: the leader "
+                                 "action needs degrees (use_degrees=True; the Koch leader is "
+                                 "not supported)")
+
+
+def make_leader_controller(leader, *, step_sizes: Sequence[float], use_gripper: bool = True,
+                           control_mode: str = "leader",
+                           kinematics: str | RobotKinematics = "so100",
+                           events: InputController | None = None,
+                           settings: LeaderSettings = LeaderSettings()) -> LeaderArmController:
+    """The controller of `control_mode` "leader" / "leader_automatic".
+
+    leader: a `ServoArmConfig` of a leader type (built into a ServoArm, connected by start()) or
+    a ready arm object. kinematics: the follower's kinematics table (the env's
+    `robot.kinematics_table`) or a RobotKinematics. step_sizes: ee_action_space_params' x/y/z.
+    """
+    from hiljax.hardware.robots import ServoArm, ServoArmConfig
+
+    if control_mode not in LEADER_CONTROL_MODES:
+        raise ValueError(f"control_mode {control_mode!r} is not one of {LEADER_CONTROL_MODES}")
+    if isinstance(leader, ServoArmConfig):
+        if not leader.spec.is_leader:
+            raise ValueError(f"{leader.type} is not a leader arm (e.g. so101_leader)")
+        leader = ServoArm(leader)
+    if isinstance(kinematics, str):
+        kinematics = RobotKinematics(kinematics)
+    return LeaderArmController(leader, kinematics, step_sizes, use_gripper=use_gripper,
+                               automatic=control_mode == "leader_automatic", events=events,
+                               settings=settings)
