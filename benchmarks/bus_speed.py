@@ -10,9 +10,9 @@ real FeetechMotorsBus, configured as LeRobot's connect leaves it (Return_Delay_T
   (c) one ServoArm read + command cycle (read_joint_positions, send_joint_targets): median and
       p90, without and with max_relative_target (which reads once more before each command);
   (d) one env.step(small EE delta) of the real-arm stack: make_robot_env on
-      configs/env_real_so100_template.json with realtime off and no intervention device;
-      median and p90, the bus operations in a step, and the share of a 10 Hz and a 30 Hz period
-      that the bus takes.
+      configs/env_real_so100_template.json with realtime off, no cameras and no intervention
+      device; median and p90, the bus operations in a step, and the share of a 10 Hz and a
+      30 Hz period that the bus takes.
 A pty has no baud rate: the measured figures are the driver's and the emulator's CPU time. A
 real 1 Mbps bus adds 10 us per byte on the wire (8N1), which is computed apart, from the
 packets' sizes, and labelled "computed". The last line printed is one JSON object.
@@ -197,7 +197,9 @@ def env_step_figures(port: str, calibration_dir: str, steps: int, wire: dict) ->
     cfg = load_env_config(TEMPLATE, [
         f"robot.port={port}", f"robot.calibration_dir={calibration_dir}",
         "robot.realtime=false", "wrapper.ee_action_space_params.control_mode=null",
-        "wrapper.display_cameras=false", "wrapper.reset_time_s=0"])
+        "wrapper.display_cameras=false", "wrapper.reset_time_s=0",
+        # the bus alone: the template's cameras (and their crops) are a person's devices
+        "robot.cameras=[]", "wrapper.crop_params_dict=null", "wrapper.resize_size=null"])
     env = make_robot_env(cfg)
     meter = BusMeter(env.unwrapped.robot.bus)
     try:

@@ -29,6 +29,8 @@ import numpy as np
 
 from hiljax.config import ConfigError
 from hiljax.datasets import DatasetError
+from hiljax.hardware.cameras import CameraError
+from hiljax.hardware.motors import CalibrationError
 from hiljax.run.setup_tools import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, Console
 
 log = logging.getLogger("hiljax.crop_roi")
@@ -104,8 +106,9 @@ def frames_from_images(pairs: Sequence[tuple[str, str]]) -> dict[str, np.ndarray
 
 
 def frames_from_config(path: str) -> dict[str, np.ndarray]:
-    """One frame of each camera of the config's robot, connected just for that (a real
-    follower holds its pose meanwhile and is limp again after)."""
+    """One frame of each camera of the config's robot, connected just for that: a real arm's
+    cameras (robot.cameras: opencv, intelrealsense, file) come with the arm, which needs its
+    port and calibration, holds its pose meanwhile and is limp again after."""
     from hiljax.envs.configs import load_env_config
     from hiljax.envs.factory import make_robot
 
@@ -253,7 +256,8 @@ def main(argv: Sequence[str] | None = None, stdin=None, stdout=None) -> int:
     except (RoiError, ConfigError) as error:
         log.error("%s", error)
         return EXIT_USAGE
-    except (DatasetError, OSError) as error:  # a dataset or a camera that cannot be read
+    except (DatasetError, CalibrationError, CameraError, OSError) as error:
+        # a dataset, an arm (its bus, its calibration) or a camera that cannot be read
         log.error("no frames: %s", error)
         return EXIT_FAILED
     except KeyboardInterrupt:

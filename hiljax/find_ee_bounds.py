@@ -2,32 +2,40 @@
 over SSH, without a URDF: FK of the env config's kinematics table).
 
     python -m hiljax.find_ee_bounds --config ENV_CONFIG [--teleop none|leader] [--duration S]
+                                    [--warmup S] [--leader-port PORT] [--leader-id ID]
                                     [--margin M] [--write] [--output PATH] [--set key=value ...]
 
-Connects the follower of the env config, switches its torque off and, while a person moves the
-arm by hand over the workspace the policy may use, shows a live table of the gripper tip's
-current / min / max position (metres) and of each joint (degrees). ENTER stops (or --duration
-seconds; with --duration the input may be closed, e.g. `< /dev/null`). Prints the bounds, and
-with --write (or --output) puts `wrapper.ee_action_space_params.bounds`, widened by --margin
-metres, into the env config (or a copy at PATH), keeping every other field. The arm is left limp
-at the end, on errors and on Ctrl-C (which prints what was seen and writes nothing).
+Connects the follower of the env config (not its cameras) and, while a person moves it over the
+workspace the policy may use, shows a live table of the gripper tip's current / min / max
+position (metres) and of each joint (degrees). --teleop none: the follower's torque goes off and
+the person moves it by hand. --teleop leader: the follower follows the leader arm of the config's
+`teleop` block (--leader-port / --leader-id set or override its port and id) joint for joint,
+each leader reading sent as the follower's goal (the calibration's limits and
+`robot.max_relative_target` apply); nothing is recorded during the first --warmup seconds
+(LeRobot's 5 s), while the follower catches up with the leader. ENTER stops (or --duration
+seconds after the warm-up; with --duration the input may be closed, e.g. `< /dev/null`). Prints
+the bounds, and with --write (or --output) puts `wrapper.ee_action_space_params.bounds`, widened
+by --margin metres, into the env config (or a copy at PATH), keeping every other field. Both arms
+are left limp at the end, on errors and on Ctrl-C (which prints what was seen and writes nothing).
 Exit: 0 done; 1 hardware / bounds failure; 2 bad arguments or config; 130 Ctrl-C.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TextIO
 
 import numpy as np
 
 from hiljax.config import ConfigError
-from hiljax.envs.configs import HILSerlRobotEnvConfig, load_env_config
+from hiljax.envs.configs import HILSerlRobotEnvConfig, TeleopConfig, load_env_config
 from hiljax.envs.factory import make_robot
 from hiljax.hardware.motors import CalibrationError, MotorBusError
+from hiljax.hardware.robots import ServoArm, ServoArmConfig
 from hiljax.kinematics import RobotKinematics
 from hiljax.run.setup_tools import (
     EXIT_FAILED,
@@ -49,6 +57,8 @@ DECIMALS = 4  # 0.1 mm: rounded outwards, so the written box still holds every v
 # not a workspace: the EE actions step 1-2 cm.
 MIN_EXTENT_M = 0.005
 AXES = ("x", "y", "z")
+WARMUP_S = 5.0  # LeRobot's warmup_time_s: the follower catches up with the leader first
+DEFAULT_LEADERS = {"so100": "so100_leader"}  # else so101_leader (the same arm, LeRobot's name)
 
 
 class WorkspaceTracker:
@@ -99,13 +109,17 @@ def joint_unit(name: str) -> str:
     return "%" if name == "gripper" else "deg"  # the gripper reads 0 (closed) .. 100 (open)
 
 
-def record_workspace(robot, kinematics: RobotKinematics, console: Console,
-                     duration_s: float | None) -> WorkspaceTracker:
-    """Sample the limp arm until ENTER, `duration_s` or Ctrl-C (LeRobot's way to stop, so
-    what was seen is still shown; the tracker says it was interrupted)."""
-    tracker = WorkspaceTracker(robot.motor_names)
+def record_workspace(read_joints: Callable[[], np.ndarray], motor_names: Sequence[str],
+                     kinematics: RobotKinematics, console: Console, duration_s: float | None,
+                     warmup_s: float = 0.0) -> WorkspaceTracker:
+    """Sample `read_joints()` (the follower's joints) until ENTER, `duration_s` or Ctrl-C
+    (LeRobot's way to stop, so what was seen is still shown; the tracker says it was
+    interrupted). The first `warmup_s` seconds are read (a leader drives the follower) but not
+    recorded."""
+    tracker = WorkspaceTracker(motor_names)
     try:
-        _sample_until_stopped(robot, kinematics, console, duration_s, tracker)
+        _warm_up(read_joints, warmup_s, console)
+        _sample_until_stopped(read_joints, kinematics, console, duration_s, tracker)
     except KeyboardInterrupt:
         tracker.interrupted = True
     if tracker.samples:
@@ -114,13 +128,24 @@ def record_workspace(robot, kinematics: RobotKinematics, console: Console,
     return tracker
 
 
-def _sample_until_stopped(robot, kinematics: RobotKinematics, console: Console,
-                          duration_s: float | None, tracker: WorkspaceTracker) -> None:
+def _warm_up(read_joints: Callable[[], np.ndarray], warmup_s: float, console: Console) -> None:
+    if warmup_s <= 0:
+        return
+    deadline = time.monotonic() + warmup_s
+    while time.monotonic() < deadline:
+        read_joints()
+        time.sleep(1.0 / SAMPLE_HZ)
+    console.say("Recording.")
+
+
+def _sample_until_stopped(read_joints: Callable[[], np.ndarray], kinematics: RobotKinematics,
+                          console: Console, duration_s: float | None,
+                          tracker: WorkspaceTracker) -> None:
     deadline = None if duration_s is None else time.monotonic() + duration_s
     redraw_s = REDRAW_EVERY_S if console.stdout.isatty() else PLAIN_REDRAW_EVERY_S
     listening, next_redraw = True, 0.0
     while deadline is None or time.monotonic() < deadline:
-        joints = robot.read_joint_positions().astype(np.float64)
+        joints = np.asarray(read_joints(), np.float64)
         tracker.add(joints, kinematics.fk_gripper_tip(joints[:5])[:3, 3])
         if time.monotonic() >= next_redraw:
             console.table(HEADER, tracker.rows())
@@ -137,18 +162,26 @@ def _sample_until_stopped(robot, kinematics: RobotKinematics, console: Console,
             time.sleep(1.0 / SAMPLE_HZ)
 
 
-def run_by_hand(cfg: HILSerlRobotEnvConfig, console: Console, duration_s: float | None
+def connect_follower(cfg: HILSerlRobotEnvConfig):
+    """The config's follower, connected without its cameras: the tool takes no picture, so a
+    camera left unplugged must not stop it."""
+    robot = make_robot(dataclasses.replace(cfg.robot, cameras=()), cfg.fps)
+    robot.connect()
+    return robot
+
+
+def run_by_hand(cfg: HILSerlRobotEnvConfig, console: Console, args: argparse.Namespace
                 ) -> WorkspaceTracker:
     """Connect the follower, torque off, record; the arm is limp again whatever happens."""
-    robot = make_robot(cfg.robot, cfg.fps)
-    robot.connect()
+    robot = connect_follower(cfg)
     try:
         robot.bus.disable_torque()  # a follower is stiff after connect
         console.say("Torque is off. Move the arm by hand over the whole workspace the gripper "
-                    "tip may reach" + (f" ({duration_s:g} s)" if duration_s else "")
+                    "tip may reach" + (f" ({args.duration:g} s)" if args.duration else "")
                     + "; press ENTER to stop.")
-        return record_workspace(robot, RobotKinematics(cfg.robot.kinematics_table), console,
-                                duration_s)
+        return record_workspace(robot.read_joint_positions, robot.motor_names,
+                                RobotKinematics(cfg.robot.kinematics_table), console,
+                                args.duration)
     finally:
         _leave_limp(robot)
 
@@ -162,12 +195,54 @@ def _leave_limp(robot) -> None:
         robot.bus.disconnect(disable_torque=True)
 
 
-def run_with_leader(cfg: HILSerlRobotEnvConfig, console: Console, duration_s: float | None):
-    # TODO(leader arm): drive the follower from hiljax.control.leader once it exists, and
-    # record the follower's joints as run_by_hand does (LeRobot warms up 5 s first).
-    raise NotImplementedError("--teleop leader needs the leader-arm teleoperation "
-                              "(hiljax.control.leader), which hiljax does not have yet: use "
-                              "--teleop none and move the follower by hand")
+def leader_config(cfg: HILSerlRobotEnvConfig, port: str | None, arm_id: str | None
+                  ) -> TeleopConfig:
+    """The config's `teleop` leader with --leader-port / --leader-id applied."""
+    teleop = cfg.teleop
+    if teleop is None:
+        if port is None:
+            raise ConfigError("--teleop leader needs the leader arm: a teleop block in the env "
+                              'config ({"type": "so101_leader", "port": "/dev/ttyACM1", "id": '
+                              '"my_leader"}) or --leader-port PORT --leader-id ID')
+        teleop = TeleopConfig(type=DEFAULT_LEADERS.get(cfg.robot.type, "so101_leader"),
+                              port=port)
+    changes = {"port": port, "id": arm_id}
+    return dataclasses.replace(teleop, **{k: v for k, v in changes.items() if v is not None})
+
+
+def follow_leader(follower: ServoArm, leader: ServoArm) -> Callable[[], np.ndarray]:
+    """One tick of joint-space teleoperation (LeRobot's leader -> follower action): read the
+    follower (what is recorded: where it really is), then send the leader's joints as its goals
+    (send_joint_targets clips them to the follower's limits and max_relative_target)."""
+    def tick() -> np.ndarray:
+        joints = follower.read_joint_positions()  # also what allows the next goal to be sent
+        follower.send_joint_targets(leader.read_joint_positions())
+        return joints
+
+    return tick
+
+
+def run_with_leader(cfg: HILSerlRobotEnvConfig, console: Console, args: argparse.Namespace
+                    ) -> WorkspaceTracker:
+    """The follower follows the leader; record after the warm-up; both arms end limp."""
+    teleop = leader_config(cfg, args.leader_port, args.leader_id)
+    leader = ServoArm(ServoArmConfig(type=teleop.type, port=teleop.port, id=teleop.id,
+                                     calibration_dir=teleop.calibration_dir))
+    robot = connect_follower(cfg)
+    try:
+        leader.connect()  # limp: the person moves it
+        console.say("The follower now moves to the leader and follows it. Move the leader "
+                    "over the whole workspace the gripper tip may reach"
+                    + (f" ({args.duration:g} s)" if args.duration else "")
+                    + f"; press ENTER to stop. Recording starts after {args.warmup:g} s.")
+        return record_workspace(follow_leader(robot, leader), robot.motor_names,
+                                RobotKinematics(cfg.robot.kinematics_table), console,
+                                args.duration, args.warmup)
+    finally:
+        try:
+            _leave_limp(robot)  # the follower first: it is the one with torque on
+        finally:
+            leader.disconnect()
 
 
 TELEOPS = {"none": run_by_hand, "leader": run_with_leader}
@@ -197,8 +272,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config field for this run only (not written)")
     parser.add_argument("--teleop", choices=sorted(TELEOPS), default="none",
-                        help="none: torque off, move the arm by hand; leader: not yet")
-    parser.add_argument("--duration", type=float, help="stop after this many seconds")
+                        help="none: torque off, move the arm by hand; leader: the follower "
+                             "follows the leader arm of the config's teleop block")
+    parser.add_argument("--duration", type=float,
+                        help="stop after this many seconds (after the warm-up)")
+    parser.add_argument("--warmup", type=float, default=WARMUP_S,
+                        help="--teleop leader: seconds before recording starts")
+    parser.add_argument("--leader-port", help="--teleop leader: the leader's serial port")
+    parser.add_argument("--leader-id", help="--teleop leader: the leader's id (calibration)")
     parser.add_argument("--margin", type=float, default=0.0,
                         help="widen the bounds by this many metres on every side")
     parser.add_argument("--write", action="store_true",
@@ -210,6 +291,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error("--duration must be > 0")
     if args.margin < 0:
         parser.error("--margin must be >= 0")
+    if args.warmup < 0:
+        parser.error("--warmup must be >= 0")
+    if args.teleop != "leader" and (args.leader_port or args.leader_id):
+        parser.error("--leader-port / --leader-id go with --teleop leader")
     return args
 
 
@@ -223,8 +308,8 @@ def main(argv: Sequence[str] | None = None, stdin: TextIO | None = None,
         if not cfg.robot.is_real:
             raise ConfigError(f"robot.type {cfg.robot.type!r} is not a real arm: there is "
                               "nothing to move by hand")
-        tracker = TELEOPS[args.teleop](cfg, console, args.duration)
-    except (ConfigError, NotImplementedError) as error:
+        tracker = TELEOPS[args.teleop](cfg, console, args)
+    except ConfigError as error:
         log.error("%s", error)
         return EXIT_USAGE
     except (MotorBusError, CalibrationError, OSError, EOFError) as error:

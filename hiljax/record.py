@@ -2,22 +2,29 @@
 
     python -m hiljax.record --config configs/env_record_sim.json [key=value ...] [--resume]
     python -m hiljax.record --config configs/env_record_sim.json mode=replay episode=3
+    python -m hiljax.record --config my_env.json mode=record dataset_root=datasets/pick_cube \
+        wrapper.ee_action_space_params.control_mode=leader        # a real arm and its leader
 
 The env config's `mode` picks what happens (LeRobot's gym_manipulator does the same):
 
-record  A person (gamepad / keyboard, or the simulator's scripted operator) drives the env
-        through the intervention wrapper; the policy's place is taken by a neutral action (no
-        move, gripper stays). Each step becomes a frame: the observation BEFORE the step, the
-        action executed (the person's), `next.reward`, `next.done` and the complementary info.
-        Success / failure end an episode, rerecord discards it and records the scene again
-        (the simulator is reset with the same seed). After a success the env keeps running
-        for `number_of_steps_after_success` steps, each stored as a success frame (reward 1,
+record  A person drives the env through the intervention wrapper - a leader arm (space takes
+        over), a gamepad (RB held), the keyboard (i), or the simulator's scripted operator; the
+        policy's place is taken by a neutral action (no move, gripper stays). Each step becomes
+        a frame: the observation BEFORE the step, the action executed (the person's, in the
+        policy's EE action space), `next.reward`, `next.done` and the complementary info
+        (`is_intervention`: the person's steps). Success / failure end an episode (on a real
+        arm only the person's keys do: s / f, gamepad Y / A), rerecord discards it and records
+        the scene again. After a success the env keeps running for
+        `number_of_steps_after_success` steps, each stored as a success frame (reward 1,
         done) - extra positives for a reward classifier. Episodes go to `dataset_root`.
 replay  Plays episode `episode`'s actions back on the env (no person) and reports the rewards
         seen against the recorded ones. A simulator is reset with the seed it was recorded with.
 
 Scene seeds: episode k is recorded after `env.reset(seed=robot.seed + k)`, so a replay on the
-simulator starts from the same cube position. numpy only: no JAX is imported here.
+simulator starts from the same cube position; a real arm moves to its reset pose and the person
+puts the scene back during `wrapper.reset_time_s`. A real arm is left limp when recording ends,
+fails or is interrupted (Ctrl-C: the episode being recorded is dropped, the saved ones stay).
+numpy only: no JAX is imported here.
 """
 
 from __future__ import annotations
@@ -161,12 +168,36 @@ class Recorder:
         }, task=self.task)
 
 
+def open_env(cfg: HILSerlRobotEnvConfig):
+    """make_robot_env; a real arm that connected is left limp again when the rest of the stack
+    cannot be built (no gamepad, a leader on the wrong port), instead of holding its pose."""
+    from hiljax.envs.factory import make_robot, make_robot_env
+
+    if not cfg.robot.is_real:
+        return make_robot_env(cfg)
+    robot = make_robot(cfg.robot, cfg.fps)
+    try:
+        return make_robot_env(cfg, robot=robot)
+    except BaseException:
+        robot.disconnect()  # torque off (robot.disable_torque_on_disconnect)
+        raise
+
+
+def check_target(root: Path, resume: bool) -> None:
+    """Refuse a dataset directory before anything connects (a real arm would move to its
+    reset pose first)."""
+    if resume:
+        read_dataset(root)
+    elif root.exists() and any(root.iterdir()):
+        raise DatasetError(f"{root} already exists and is not empty; choose a new directory "
+                           "or pass --resume to add episodes to it")
+
+
 def record(cfg: HILSerlRobotEnvConfig, env=None, *, resume: bool = False) -> Path:
     """Record `cfg.num_episodes` episodes into `dataset_root(cfg)`; returns the dataset root."""
-    from hiljax.envs.factory import make_robot_env
-
     root = dataset_root(cfg)
-    env = env if env is not None else make_robot_env(cfg)
+    check_target(root, resume)
+    env = env if env is not None else open_env(cfg)
     try:
         if resume:
             writer = DatasetWriter.resume(root)
@@ -188,8 +219,6 @@ def record(cfg: HILSerlRobotEnvConfig, env=None, *, resume: bool = False) -> Pat
 # ------------------------------------------------------------------------------ replay
 def replay(cfg: HILSerlRobotEnvConfig, env=None) -> dict:
     """Play episode `cfg.episode` of the dataset back; returns recorded vs replayed rewards."""
-    from hiljax.envs.factory import make_robot_env
-
     dataset = read_dataset(dataset_root(cfg))
     bounds = {e: (start, end) for e, start, end in dataset.episode_bounds()}
     if cfg.episode not in bounds:
@@ -197,7 +226,7 @@ def replay(cfg: HILSerlRobotEnvConfig, env=None) -> dict:
                            f"(episodes {min(bounds)}..{max(bounds)})")
     start, end = bounds[cfg.episode]
     actions = dataset.column(ACTION)[start:end]
-    env = env if env is not None else make_robot_env(without_interventions(cfg))
+    env = env if env is not None else open_env(without_interventions(cfg))
     rewards = []
     try:
         env.reset(seed=scene_seed(cfg, cfg.episode))
@@ -232,14 +261,31 @@ def main(argv: list[str] | None = None) -> int:
             raise ConfigError("mode must be 'record' or 'replay' for hiljax.record")
     except (ConfigError, OSError) as error:
         parser.error(str(error))
+    return _run(cfg, args.resume)
+
+
+def _run(cfg: HILSerlRobotEnvConfig, resume: bool) -> int:
+    """Exit 0 done; 1 a dataset, arm, camera or input-device failure; 130 Ctrl-C."""
+    from hiljax.control import DeviceNotFoundError
+    from hiljax.hardware.cameras import CameraError
+    from hiljax.hardware.motors import CalibrationError
+
     try:
         if cfg.mode == "replay":
             replay(cfg)
         else:
-            record(cfg, resume=args.resume)
+            record(cfg, resume=resume)
     except DatasetError as error:
         log.error("%s", error)
         return 1
+    except (CalibrationError, CameraError, DeviceNotFoundError, OSError) as error:
+        # OSError: a servo bus (MotorBusError) or a port that is gone.
+        log.error("%s%s", error, " (the arm is left limp)" if cfg.robot.is_real else "")
+        return 1
+    except KeyboardInterrupt:
+        log.error("interrupted%s", "" if cfg.mode == "replay" else
+                  ": the episode being recorded is dropped, the saved ones stay")
+        return 130
     return 0
 
 

@@ -69,9 +69,21 @@ def make_robot_env(cfg: HILSerlRobotEnvConfig, *, robot=None,
 
         return make_gym_hil_env(cfg, reward_classifier=reward_classifier, controller=controller)
     _check_classifier(cfg, reward_classifier)
+    built = robot is None
+    robot = robot if robot is not None else make_robot(cfg.robot, cfg.fps)
+    try:
+        return _wrapped_env(cfg, robot, controller, reward_classifier)
+    except BaseException:
+        # A stack that fails after a real arm connected (no gamepad, a leader on a wrong port)
+        # must not leave it stiff: the robot we built goes limp and is closed.
+        if built and robot.is_connected:
+            robot.disconnect()
+        raise
+
+
+def _wrapped_env(cfg: HILSerlRobotEnvConfig, robot, controller, reward_classifier) -> gym.Env:
     wrapper = cfg.wrapper
     realtime = cfg.robot.is_real if cfg.robot.realtime is None else cfg.robot.realtime
-    robot = robot if robot is not None else make_robot(cfg.robot, cfg.fps)
     kinematics = RobotKinematics(cfg.robot.kinematics_table)
     env = HILSerlRobotEnv(robot, display_cameras=wrapper.display_cameras, fps=cfg.fps,
                           realtime=realtime, task_reward=cfg.robot.task_reward,

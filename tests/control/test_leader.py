@@ -68,6 +68,7 @@ def make_env(virtual: VirtualSO100, tmp_path, controller=None):
     # until it builds the leader itself). reset_time_s 1.0: the reset move (50 commands 15 ms
     # apart) ends before the first observation, so a replay starts from the same pose.
     cfg = load_env_config(TEMPLATE, [
+        "robot.cameras=[]", "wrapper.crop_params_dict=null", "wrapper.resize_size=null",
         f"robot.port={virtual.port}", f"robot.calibration_dir={tmp_path}",
         "wrapper.display_cameras=false", "wrapper.reset_time_s=1.0",
         "wrapper.ee_action_space_params.control_mode=null"])

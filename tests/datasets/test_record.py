@@ -86,15 +86,15 @@ def test_cli_records_and_replays(tmp_path):
     env = {**os.environ, "MUJOCO_GL": os.environ.get("MUJOCO_GL", "egl")}
     base = [sys.executable, "-m", "hiljax.record", "--config", str(CONFIG),
             f"dataset_root={tmp_path / 'ds'}", "num_episodes=1"]
-    done = subprocess.run(base, capture_output=True, text=True, env=env, timeout=300)
+    done = subprocess.run(base, check=False, capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "holds 1 episodes" in done.stderr
-    done = subprocess.run(base + ["mode=replay", "episode=0"], capture_output=True, text=True,
-                          env=env, timeout=300)
+    done = subprocess.run(base + ["mode=replay", "episode=0"], check=False, capture_output=True,
+                          text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "replayed episode 0" in done.stderr
-    again = subprocess.run(base, capture_output=True, text=True, env=env, timeout=300)
+    again = subprocess.run(base, check=False, capture_output=True, text=True, env=env, timeout=300)
     assert again.returncode == 1 and "not empty" in again.stderr
-    bad = subprocess.run(base + ["mode=teleport"], capture_output=True, text=True, env=env,
-                         timeout=300)
+    bad = subprocess.run(base + ["mode=teleport"], check=False, capture_output=True, text=True,
+                         env=env, timeout=300)
     assert bad.returncode == 2 and "mode must be" in bad.stderr

@@ -13,6 +13,9 @@ from hiljax.hardware.virtual import VirtualSO100, so100_joints
 from hiljax.kinematics import RobotKinematics
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "configs" / "env_real_so100_template.json"
+# The template's cameras (/dev/video0, /dev/video2) and their crops are a person's; these
+# tests have none, or a video file.
+NO_CAMERAS = ["robot.cameras=[]", "wrapper.crop_params_dict=null", "wrapper.resize_size=null"]
 
 
 @pytest.fixture
@@ -28,7 +31,7 @@ def mujoco_arm(tmp_path):
 
 def _env(arm, tmp_path):
     cfg = load_env_config(TEMPLATE, [
-        f"robot.port={arm.port}", f"robot.calibration_dir={tmp_path}",
+        *NO_CAMERAS, f"robot.port={arm.port}", f"robot.calibration_dir={tmp_path}",
         "wrapper.ee_action_space_params.control_mode=null", "wrapper.display_cameras=false",
         "wrapper.reset_time_s=1.0",
         "wrapper.control_time_s=5.0"])
@@ -114,12 +117,12 @@ def test_an_actor_episode_with_cameras_and_a_leader_taking_over(tmp_path):
     video = _video(tmp_path / "front.avi")
     cfg = load_env_config(TEMPLATE, [
         f"robot.port={follower.port}", f"robot.calibration_dir={tmp_path}",
-        f'robot.cameras={{"front": {{"type": "file", "index_or_path": "{video}", "width": 64, '
-        f'"height": 48, "fps": 30}}}}',
+        (f'robot.cameras={{"front": {{"type": "file", "index_or_path": "{video}", "width": 64, '
+         f'"height": 48, "fps": 30}}}}'),
         "wrapper.crop_params_dict=null", "wrapper.resize_size=[32,32]",
         "wrapper.ee_action_space_params.control_mode=leader", "wrapper.display_cameras=false",
-        f'teleop={{"type": "so100_leader", "port": "{leader.port}", "id": "my_leader", '
-        f'"calibration_dir": "{tmp_path}"}}',
+        (f'teleop={{"type": "so100_leader", "port": "{leader.port}", "id": "my_leader", '
+         f'"calibration_dir": "{tmp_path}"}}'),
         "wrapper.reset_time_s=1.0", "wrapper.control_time_s=3.0"])
     env = make_robot_env(cfg)
     learner = make_learner_transport("inproc").start()
@@ -163,3 +166,23 @@ def test_an_actor_episode_with_cameras_and_a_leader_taking_over(tmp_path):
         follower.stop()
         leader.stop()
     assert all(follower.register(m, "Torque_Enable") == 0 for m in range(1, 7))
+
+
+def test_a_stack_that_fails_after_the_arm_connected_leaves_it_limp(tmp_path):
+    """A leader on a port that does not exist: make_robot_env fails after the follower
+    connected (stiff), and the follower it built goes limp again."""
+    arm = VirtualSO100(calibrated=True)
+    arm.start()
+    try:
+        arm.save_calibration(tmp_path / "my_follower.json")
+        cfg = load_env_config(TEMPLATE, [
+            f"robot.port={arm.port}", f"robot.calibration_dir={tmp_path}", "robot.cameras=[]",
+            "wrapper.crop_params_dict=null", "wrapper.resize_size=null",
+            "wrapper.ee_action_space_params.control_mode=leader",
+            f'teleop={{"port": "{tmp_path}/no_such_port", "id": "x", '
+            f'"calibration_dir": "{tmp_path}"}}'])
+        with pytest.raises(Exception, match="calibration|port"):
+            make_robot_env(cfg)
+        assert all(arm.register(m, "Torque_Enable") == 0 for m in range(1, 7))
+    finally:
+        arm.stop()

@@ -135,16 +135,25 @@ def test_image_files_as_frames(tmp_path, config):
     assert run("--image", f"front={tmp_path / 'missing.png'}", "--roi", "front=0,0,1,1")[0] == 2
 
 
-def test_frames_from_a_config_robot_with_cameras(tmp_path):
-    """The robot of the config takes the pictures (here the fake one; real arms' cameras are
-    not in hiljax yet, and such a config says so)."""
+def test_frames_from_a_config_robot_with_cameras(tmp_path, caplog):
+    """The robot of the config takes the pictures (here the fake one); a config without
+    cameras, or whose arm is not there, says so."""
     path = tmp_path / "fake.json"
     path.write_text(json.dumps({"robot": {"type": "fake", "cameras": ["front"],
                                           "image_size": 40}}))
     assert run("--config", str(path), "--roi", "front=0,0,40,40", "--write", str(path))[0] == 0
     assert load_env_config(path).wrapper.crop_params_dict == {
         "observation.images.front": (0, 0, 40, 40)}
-    assert run("--config", str(TEMPLATE), "--roi", "front=0,0,1,1")[0] == 2  # cameras: []
+    blind = tmp_path / "blind.json"
+    blind.write_text(json.dumps({**json.loads(TEMPLATE.read_text()), "robot": {
+        **json.loads(TEMPLATE.read_text())["robot"], "cameras": []}}))
+    with caplog.at_level(logging.ERROR):
+        assert run("--config", str(blind), "--roi", "front=0,0,1,1")[0] == 2
+        unplugged = tmp_path / "unplugged.json"
+        unplugged.write_text(TEMPLATE.read_text().replace("/dev/ttyACM0",
+                                                          str(tmp_path / "ttyACM0")))
+        assert run("--config", str(unplugged), "--roi", "front=0,0,1,1")[0] == 1
+    assert "robot.cameras is empty" in caplog.text and "ttyACM0" in caplog.text
 
 
 def test_a_drag_becomes_a_rectangle_of_the_frame():

@@ -1,5 +1,6 @@
 """`python -m hiljax.find_ee_bounds` against a virtual SO-100 on a real pseudo-terminal: the
-follower of the real-arm template config, torque off, joints moved by hand by the test.
+follower of the real-arm template config, torque off, joints moved by hand by the test; or
+driven from a second virtual SO-100, the leader, moved by hand (--teleop leader).
 
 Each pose is held until the live table shows it (so no sample depends on timing); the written
 bounds must hold the FK of every pose, the rest of the config must be untouched and
@@ -15,6 +16,7 @@ import shutil
 import signal
 import subprocess
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -49,9 +51,11 @@ def arm(tmp_path):
 
 @pytest.fixture
 def config(arm, tmp_path):
-    """The template with this arm's port and calibration directory, as a person edits it."""
+    """The template with this arm's port and calibration directory, as a person edits it, and
+    no cameras (the env built from it at the end has none here)."""
     data = json.loads(TEMPLATE.read_text())
-    data["robot"].update(port=arm.port, calibration_dir=str(tmp_path))
+    data["robot"].update(port=arm.port, calibration_dir=str(tmp_path), cameras=[])
+    data["wrapper"].update(crop_params_dict=None, resize_size=None)
     path = tmp_path / "env.json"
     path.write_text(json.dumps(data, indent=2) + "\n")
     return path
@@ -78,9 +82,11 @@ def tip(joints) -> np.ndarray:
     return RobotKinematics("so100").fk_gripper_tip(np.asarray(joints[:5], np.float64))[:3, 3]
 
 
-def hold_pose(session: ToolSession, arm: VirtualSO100, pose) -> np.ndarray:
-    """Put the joints there by hand and wait until the table shows every one of them (within
-    a tick); returns the tip there (FK of the arm's true joints)."""
+def hold_pose(session: ToolSession, arm: VirtualSO100, pose,
+              follower: VirtualSO100 | None = None) -> np.ndarray:
+    """Put the joints of `arm` there by hand and wait until the table shows every one of them
+    (within a tick; with a leader, once the `follower` got there); returns the tip there (FK of
+    the recorded arm's true joints)."""
     since = len(session.screen.text())
     for motor, value in zip(MOTOR_NAMES, pose):
         arm.move_by_hand(motor, value)
@@ -91,7 +97,7 @@ def hold_pose(session: ToolSession, arm: VirtualSO100, pose) -> np.ndarray:
             abs(float(rows[m]) - v) <= 0.15 for m, v in zip(MOTOR_NAMES, pose))
 
     session.wait_for(shown, f"the table at {pose}", since)
-    return tip(arm.joint_positions())
+    return tip((follower or arm).joint_positions())
 
 
 def assert_limp(arm: VirtualSO100) -> None:
@@ -212,12 +218,6 @@ def test_a_tip_that_never_moved_gives_no_bounds(arm, config, sessions, caplog):
     assert_limp(arm)
 
 
-def test_leader_teleop_is_not_there_yet(arm, config, caplog):
-    with caplog.at_level(logging.ERROR):
-        assert main(["--config", str(config), "--teleop", "leader"]) == 2
-    assert "hiljax.control.leader" in caplog.text
-
-
 def test_a_simulated_robot_is_refused(tmp_path, caplog):
     path = tmp_path / "sim.json"
     shutil.copy(ROOT / "configs" / "env_sim.json", path)
@@ -241,3 +241,114 @@ def test_tracker_bounds_round_outwards_and_refuse_a_flat_box():
         tracker.bounds(margin=0.0)
     assert tracker.bounds(margin=0.01) == {"min": [0.09, -0.2101, 0.04],
                                            "max": [0.2101, 0.1101, 0.062]}
+
+
+# --------------------------------------------------------------------------- --teleop leader
+# The leader's poses all swing the tip to one side (y < -0.1 m), and the follower starts at
+# START (y = 0): the warm-up drives it over, and the bounds must not hold where it came from.
+LEADER_POSES = [(20.0, 80.0, 80.0, 50.0, 0.0, 50.0), (40.0, 100.0, 110.0, 60.0, 0.0, 30.0),
+                (25.0, 70.0, 60.0, 70.0, 0.0, 70.0)]
+LEADER_ID = "my_leader"
+
+
+@pytest.fixture
+def leader(tmp_path):
+    leader = VirtualSO100(calibrated=True, pose=LEADER_POSES[0])
+    leader.start()
+    leader.save_calibration(tmp_path / f"{LEADER_ID}.json")
+    yield leader
+    leader.stop()
+
+
+def leader_config(follower: VirtualSO100, tmp_path, teleop: dict | None):
+    """The template as a person edits it for the leader: ports, calibration directories. Its
+    cameras (/dev/video0, /dev/video2, absent here) stay: the tool takes no picture."""
+    data = json.loads(TEMPLATE.read_text())
+    data["robot"].update(port=follower.port, calibration_dir=str(tmp_path))
+    data["teleop"] = teleop
+    path = tmp_path / "env_leader.json"
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    return path
+
+
+def test_the_follower_follows_the_leader_and_its_workspace_is_written(arm, leader, tmp_path,
+                                                                       sessions):
+    config = leader_config(arm, tmp_path, {"type": "so101_leader", "port": leader.port,
+                                           "id": LEADER_ID, "calibration_dir": str(tmp_path)})
+    session = sessions(["--config", str(config), "--teleop", "leader", "--warmup", "1.0",
+                        "--duration", "120", "--margin", str(MARGIN), "--write"])
+    session.expect("Recording.")
+    assert_limp(leader)  # the person moves it
+    np.testing.assert_allclose(arm.joint_positions(), LEADER_POSES[0], atol=0.3)  # caught up
+    visited = np.stack([hold_pose(session, leader, pose, follower=arm) for pose in LEADER_POSES])
+    session.press_enter()
+    assert session.finish() == 0
+    assert_limp(arm)
+    assert_limp(leader)
+
+    bounds = {k: np.asarray(v) for k, v in
+              load_env_config(config).wrapper.ee_action_space_params.bounds.items()}
+    assert np.all(bounds["min"] <= visited.min(0) - MARGIN + 1e-3)
+    assert np.all(bounds["max"] >= visited.max(0) + MARGIN - 1e-3)
+    # Between two poses the follower moves in joint space, so its tip leaves the box of the
+    # poses a little (it was there: recorded); far less than where the warm-up started.
+    assert np.all(bounds["min"] >= visited.min(0) - MARGIN - 0.03)
+    assert np.all(bounds["max"] <= visited.max(0) + MARGIN + 0.03)
+    assert bounds["max"][1] < tip(START)[1]  # where the warm-up started is not in the box
+
+
+def test_leader_flags_as_its_own_process_with_a_person_moving_the_leader(
+        arm, leader, tmp_path, monkeypatch):
+    """No teleop block: --leader-port / --leader-id, the leader's calibration where LeRobot
+    keeps it. A thread (the person) sweeps the leader's elbow once recording started and notes
+    where the FOLLOWER really went: the bounds hold every one of those tips."""
+    calibrations = tmp_path / "lerobot_calibration"
+    leader.save_calibration(calibrations / "teleoperators" / "so_leader" / f"{LEADER_ID}.json")
+    monkeypatch.setenv("HF_LEROBOT_CALIBRATION", str(calibrations))
+    config = leader_config(arm, tmp_path, None)
+    recording, done, seen = threading.Event(), threading.Event(), []
+
+    def person():
+        recording.wait(TIMEOUT_S)
+        for elbow in [*np.linspace(80.0, 120.0, 20), *np.linspace(120.0, 60.0, 30)]:
+            leader.move_by_hand("elbow_flex", float(elbow))
+            seen.append(tip(arm.joint_positions()))
+            time.sleep(0.02)
+        while not done.wait(0.02):  # holds still; the follower settles
+            seen.append(tip(arm.joint_positions()))
+
+    mover = threading.Thread(target=person, daemon=True)
+    mover.start()
+    process = tool_process("find_ee_bounds", "--config", str(config), "--teleop", "leader",
+                           "--leader-port", leader.port, "--leader-id", LEADER_ID,
+                           "--warmup", "0.5", "--duration", "2.5", "--write")
+    try:
+        for line in process.stdout:  # the follower catches up with the leader first
+            if line.startswith("Recording."):
+                break
+        recording.set()
+        out, err = process.communicate(timeout=TIMEOUT_S)
+    finally:
+        recording.set()
+        done.set()
+        mover.join()
+        process.kill()
+    assert process.returncode == 0, err
+    assert "Wrote wrapper.ee_action_space_params.bounds" in out
+    bounds = load_env_config(config).wrapper.ee_action_space_params.bounds
+    seen = np.stack(seen)
+    assert np.ptp(seen[:, 2]) > 0.02  # the follower did move with the leader
+    assert np.all(np.asarray(bounds["min"]) <= seen.min(0) + 2e-3)
+    assert np.all(np.asarray(bounds["max"]) >= seen.max(0) - 2e-3)
+    assert_limp(arm)
+    assert_limp(leader)
+
+
+def test_the_leader_must_be_named(arm, tmp_path, caplog):
+    config = leader_config(arm, tmp_path, None)
+    with caplog.at_level(logging.ERROR):
+        assert main(["--config", str(config), "--teleop", "leader"]) == 2
+    assert "--leader-port" in caplog.text
+    with pytest.raises(SystemExit) as exit_info:  # a leader flag without --teleop leader
+        main(["--config", str(config), "--leader-port", "/dev/ttyACM1"])
+    assert exit_info.value.code == 2
