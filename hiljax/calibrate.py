@@ -17,83 +17,48 @@ from __future__ import annotations
 
 import argparse
 import logging
-import select
-import sys
+from collections.abc import Sequence
+from functools import partial
 from typing import TextIO
 
 from hiljax.hardware.motors import MotorBusError, MotorCalibration, save_calibration
 from hiljax.hardware.motors.bus import MotorsBus
 from hiljax.hardware.motors.calibration import CalibrationError, load_calibration
 from hiljax.hardware.robots import ARMS, ServoArmConfig
+from hiljax.run.setup_tools import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, Console
 
 log = logging.getLogger("hiljax.calibrate")
 FULL_TURN = (0, 4095)
 REDRAW_EVERY_S = 0.1
+# LeRobot's live table: names in 15 columns, raw positions in 6 (widths that do not move).
+TABLE_HEADER = (f"{'NAME':<15}", f"{'MIN':>6}", f"{'POS':>6}", f"{'MAX':>6}")
 
 
-class Terminal:
-    """Prompts and the live table; `stdin` must have a file descriptor (select waits on it)."""
-
-    def __init__(self, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout):
-        self.stdin, self.stdout = stdin, stdout
-        self._table_lines = 0
-
-    def ask(self, prompt: str) -> str:
-        self.stdout.write(prompt)
-        self.stdout.flush()
-        line = self.stdin.readline()
-        if not line:
-            raise EOFError("the input closed before an answer")
-        return line.strip()
-
-    def say(self, text: str) -> None:
-        self.stdout.write(text + "\n")
-        self.stdout.flush()
-
-    def line_ready(self) -> bool:
-        """A line was typed (ENTER), waiting at most REDRAW_EVERY_S; consumes it. A closed
-        input is EOFError, not ENTER: the ranges recorded so far may be incomplete."""
-        ready, _, _ = select.select([self.stdin], [], [], REDRAW_EVERY_S)
-        if ready and not self.stdin.readline():
-            raise EOFError("the input closed while the ranges of motion were recorded")
-        return bool(ready)
-
-    def table(self, mins: dict, positions: dict, maxes: dict) -> None:
-        """Redraw the min / position / max table in place (a plain reprint when not a tty)."""
-        if self._table_lines and self.stdout.isatty():
-            self.stdout.write(f"\x1b[{self._table_lines}A")
-        lines = [f"{'NAME':<15}|{'MIN':>6} |{'POS':>6} |{'MAX':>6}"]
-        lines += [f"{name:<15}|{mins[name]:>6} |{positions[name]:>6} |{maxes[name]:>6}"
-                  for name in positions]
-        self.stdout.write("\n".join(lines) + "\n")
-        self.stdout.flush()
-        self._table_lines = len(lines)
-
-
-def calibrate(bus: MotorsBus, config: ServoArmConfig, terminal: Terminal) -> dict:
+def calibrate(bus: MotorsBus, config: ServoArmConfig, console: Console) -> dict:
     """The interactive procedure on a connected bus; returns the calibration it saved."""
     spec, path = config.spec, config.calibration_file
     if path.exists():
-        answer = terminal.ask(f"Press ENTER to use the calibration file {path}, or type 'c' "
-                              "and ENTER to run the calibration again: ")
+        answer = console.ask(f"Press ENTER to use the calibration file {path}, or type 'c' "
+                             "and ENTER to run the calibration again: ")
         if answer.lower() != "c":
             calibration = load_calibration(path)
             if set(calibration) != set(bus.motors):
                 raise CalibrationError(f"{path} holds the motors {sorted(calibration)}, the "
                                        f"{config.type} has {sorted(bus.motors)}")
             bus.write_calibration(calibration)
-            terminal.say(f"Wrote the calibration of {path} to the motors.")
+            console.say(f"Wrote the calibration of {path} to the motors.")
             return calibration
     bus.disable_torque()
     drive_modes = _set_modes(bus, spec)
-    terminal.ask(f"Move {config.type} to the middle of its range of motion and press ENTER: ")
+    console.ask(f"Move {config.type} to the middle of its range of motion and press ENTER: ")
     offsets = bus.set_half_turn_homings()
     moving = [m for m in bus.motors if m not in spec.full_turn_motors]
-    terminal.say(f"Move all joints except {', '.join(spec.full_turn_motors)} sequentially "
-                 "through their entire ranges of motion. Recording positions; press ENTER to "
-                 "stop...")
-    mins, maxes = bus.record_ranges_of_motion(moving, should_stop=terminal.line_ready,
-                                              on_update=terminal.table)
+    console.say(f"Move all joints except {', '.join(spec.full_turn_motors)} sequentially "
+                "through their entire ranges of motion. Recording positions; press ENTER to "
+                "stop...")
+    mins, maxes = bus.record_ranges_of_motion(moving, should_stop=partial(_stop, console),
+                                              on_update=partial(_show, console))
+    console.end_table()
     for motor in spec.full_turn_motors:
         mins[motor], maxes[motor] = FULL_TURN
     calibration = {name: MotorCalibration(id=motor.id, drive_mode=drive_modes[name],
@@ -102,8 +67,23 @@ def calibrate(bus: MotorsBus, config: ServoArmConfig, terminal: Terminal) -> dic
                    for name, motor in bus.motors.items()}
     bus.write_calibration(calibration)
     save_calibration(path, calibration)
-    terminal.say(f"Calibration saved to {path}")
+    console.say(f"Calibration saved to {path}")
     return calibration
+
+
+def _stop(console: Console) -> bool:
+    """ENTER typed, waiting at most REDRAW_EVERY_S. A closed input is EOFError, not ENTER: the
+    ranges recorded so far may be incomplete."""
+    try:
+        return console.enter_pressed(REDRAW_EVERY_S)
+    except EOFError:
+        raise EOFError("the input closed while the ranges of motion were recorded") from None
+
+
+def _show(console: Console, mins: dict, positions: dict, maxes: dict) -> None:
+    """The min / position / max table, redrawn in place on a terminal (appended otherwise)."""
+    console.table(TABLE_HEADER, [(name, mins[name], positions[name], maxes[name])
+                                 for name in positions])
 
 
 def _set_modes(bus: MotorsBus, spec) -> dict[str, int]:
@@ -119,8 +99,10 @@ def _set_modes(bus: MotorsBus, spec) -> dict[str, int]:
     return drive_modes
 
 
-def main(argv: list[str] | None = None, terminal: Terminal | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def main(argv: Sequence[str] | None = None, stdin: TextIO | None = None,
+         stdout: TextIO | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m hiljax.calibrate",
+                                     description=__doc__.split("\n\n")[0])
     parser.add_argument("--robot", required=True, choices=sorted(ARMS),
                         help="LeRobot's device type (followers and leaders)")
     parser.add_argument("--port", required=True, help="the servo bus, e.g. /dev/ttyACM0")
@@ -128,22 +110,21 @@ def main(argv: list[str] | None = None, terminal: Terminal | None = None) -> int
     parser.add_argument("--calibration-dir", help="default: LeRobot's calibration directory")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    terminal = terminal or Terminal()
     config = ServoArmConfig(type=args.robot, port=args.port, id=args.id,
                             calibration_dir=args.calibration_dir)
     bus = config.spec.make_bus(args.port)
     try:
         bus.connect()
-        calibrate(bus, config, terminal)
+        calibrate(bus, config, Console(stdin, stdout))
     except (MotorBusError, CalibrationError, ValueError, EOFError) as error:
         log.error("calibration failed: %s", error)
-        return 1
+        return EXIT_FAILED
     except KeyboardInterrupt:
         log.error("interrupted: the calibration was not saved")
-        return 130
+        return EXIT_INTERRUPTED
     finally:
         bus.disconnect(disable_torque=True)  # limp at the end, whatever happened
-    return 0
+    return EXIT_OK
 
 
 if __name__ == "__main__":

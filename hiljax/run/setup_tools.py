@@ -1,6 +1,6 @@
-"""What the setup tools (`python -m hiljax.find_port`, `.find_ee_bounds`, `.crop_roi`) share: a
-terminal that works over SSH (prompts, ENTER without blocking, a live table) and an in-place
-edit of an env config JSON that keeps every other field.
+"""What the setup tools (`python -m hiljax.calibrate`, `.find_port`, `.find_ee_bounds`,
+`.crop_roi`) share: a terminal that works over SSH (prompts, ENTER without blocking, a live
+table) and an in-place edit of an env config JSON that keeps every other field.
 
 The terminal reads the streams it is given (not `input()`), so a test or a script drives a tool
 through a pipe; `select` needs a stream with a file descriptor (a tty, a pipe, a file).
@@ -34,14 +34,24 @@ class Console:
         self.stdout.write(text + "\n")
         self.stdout.flush()
 
+    def ask(self, prompt: str) -> str:
+        """Show `prompt` and block until a line is typed; returns it without its surrounding
+        blanks. EOFError if the input closes first: no answer is not an empty answer."""
+        return self._read_line(prompt, "the input closed before an answer").strip()
+
     def wait_for_enter(self, prompt: str) -> None:
         """Show `prompt` and block until a line is typed; EOFError if the input closes, since
         the answer the tool waits for (a cable unplugged, ...) never came."""
+        self._read_line(prompt, "the input closed before ENTER was pressed")
+
+    def _read_line(self, prompt: str, closed: str) -> str:
         self.stdout.write(prompt)
         self.stdout.flush()
-        if not self.stdin.readline():
-            raise EOFError("the input closed before ENTER was pressed")
-        self._table_lines = 0
+        line = self.stdin.readline()
+        if not line:
+            raise EOFError(closed)
+        self._table_lines = 0  # the typed line moved the cursor: a table starts afresh
+        return line
 
     def enter_pressed(self, timeout_s: float) -> bool:
         """Whether a line was typed, waiting at most `timeout_s`; consumes it. EOFError when the

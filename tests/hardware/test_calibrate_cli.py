@@ -1,13 +1,15 @@
 """`python -m hiljax.calibrate` end to end, as a person runs it: the real interactive procedure
 (hardware_facts §3.2) against a virtual SO-100 over its real pseudo-terminal, in-process.
 
-The CLI runs in a thread with a pipe as its keyboard and a thread-safe text sink as its screen.
+The CLI runs in a thread with a pipe as its keyboard and a thread-safe text sink as its screen
+(tests/tools/helpers.py's ToolSession, as for the other setup tools).
 The test plays the person: it waits for each prompt to appear, moves joints by hand (torque is
 off, so a joint stays where it is put) and presses ENTER. While the ranges are recorded, each
 move is confirmed by the live table showing the joint's new position before the next move, so
 no sample depends on timing. The checks: the LeRobot file, the motors' EEPROM, a ServoArm
-reading the calibrated joints, torque off at the end, and the failures (input closed, a joint
-that never moved).
+reading the calibrated joints, torque off at the end, an existing file used or redone (`c`),
+the live table (LeRobot's, redrawn in place on a terminal) and the failures (input closed, a
+joint that never moved).
 """
 
 from __future__ import annotations
@@ -15,20 +17,17 @@ from __future__ import annotations
 import io
 import json
 import logging
-import os
 import re
-import threading
-import time
 
 import pytest
 
-from hiljax.calibrate import Terminal, main
+from hiljax.calibrate import _show, main
 from hiljax.hardware.motors.calibration import FIELDS, load_calibration
 from hiljax.hardware.robots import MOTOR_NAMES, ServoArm, ServoArmConfig
 from hiljax.hardware.virtual import VirtualSO100
+from hiljax.run.setup_tools import Console
+from tests.tools.helpers import ToolSession
 
-TIMEOUT_S = 30.0  # generous: a loaded CI machine; a passing run takes well under a second each
-POLL_S = 0.01
 ARM_ID = "test_follower"
 MIDDLE = {"shoulder_pan": 0.0, "shoulder_lift": 0.0, "elbow_flex": 0.0, "wrist_flex": 0.0,
           "wrist_roll": 0.0, "gripper": 50.0}
@@ -41,69 +40,13 @@ REGISTERS = {"homing_offset": "Homing_Offset", "range_min": "Min_Position_Limit"
 ROW = re.compile(r"^(\w+)\s*\|\s*(-?\d+) \|\s*(-?\d+) \|\s*(-?\d+)$", re.MULTILINE)
 
 
-class Screen(io.StringIO):
-    """The CLI's stdout: writes from its thread, reads from the test's."""
-
-    def __init__(self):
-        super().__init__()
-        self._lock = threading.Lock()
-
-    def write(self, text: str) -> int:
-        with self._lock:
-            return super().write(text)
-
-    def text(self) -> str:
-        with self._lock:
-            return self.getvalue()
-
-
-class Session:
-    """One run of the CLI on `arm`, with the person's side of the terminal."""
+class CalibrateSession(ToolSession):
+    """One run of the CLI on `arm`; the person can also move a joint while ranges are recorded."""
 
     def __init__(self, arm: VirtualSO100, calibration_dir, robot: str = "so101_follower"):
-        self.arm, self.screen = arm, Screen()
-        read_fd, write_fd = os.pipe()
-        self.keyboard = os.fdopen(write_fd, "w")
-        self._stdin = os.fdopen(read_fd, "r")
-        terminal = Terminal(stdin=self._stdin, stdout=self.screen)
-        argv = ["--robot", robot, "--port", arm.port, "--id", ARM_ID,
-                "--calibration-dir", str(calibration_dir)]
-        self.exit_code: int | None = None
-        self.error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, args=(argv, terminal), daemon=True)
-        self._thread.start()
-
-    def _run(self, argv, terminal) -> None:
-        try:
-            self.exit_code = main(argv, terminal=terminal)
-        except BaseException as error:  # noqa: BLE001 - re-raised in the test by finish()
-            self.error = error
-
-    def wait_for(self, found, what: str, since: int = 0):
-        """Poll the screen until `found(text after since)` is truthy; fail if the CLI ends."""
-        deadline = time.monotonic() + TIMEOUT_S
-        while True:
-            result = found(self.screen.text()[since:])
-            if result:
-                return result
-            if not self._thread.is_alive():
-                raise AssertionError(f"the CLI ended (exit {self.exit_code}, {self.error!r}) "
-                                     f"before {what}; screen:\n{self.screen.text()[-1500:]}")
-            if time.monotonic() > deadline:
-                raise AssertionError(f"no {what} within {TIMEOUT_S} s; screen:\n"
-                                     f"{self.screen.text()[-1500:]}")
-            time.sleep(POLL_S)
-
-    def expect(self, text: str) -> None:
-        self.wait_for(lambda screen: text in screen, repr(text))
-
-    def press_enter(self, text: str = "") -> None:
-        self.keyboard.write(text + "\n")
-        self.keyboard.flush()
-
-    def close_input(self) -> None:
-        if not self.keyboard.closed:
-            self.keyboard.close()
+        self.arm = arm
+        super().__init__(main, ["--robot", robot, "--port", arm.port, "--id", ARM_ID,
+                                "--calibration-dir", str(calibration_dir)])
 
     def move_while_recording(self, motor: str, value: float) -> int:
         """Move a joint by hand, then wait until the live table shows its new raw position
@@ -117,15 +60,6 @@ class Session:
 
         self.wait_for(shown, f"table row {motor} at {raw}", since)
         return raw
-
-    def finish(self) -> int:
-        self._thread.join(TIMEOUT_S)
-        assert not self._thread.is_alive(), "the CLI did not finish"
-        self.close_input()
-        self._stdin.close()
-        if self.error is not None:
-            raise self.error
-        return self.exit_code
 
 
 @pytest.fixture
@@ -144,15 +78,13 @@ def session_factory(arm, tmp_path, monkeypatch):
     monkeypatch.setattr("hiljax.calibrate.REDRAW_EVERY_S", 0.02)
     sessions = []
 
-    def start(**kwargs) -> Session:
-        sessions.append(Session(arm, tmp_path, **kwargs))
+    def start(**kwargs) -> CalibrateSession:
+        sessions.append(CalibrateSession(arm, tmp_path, **kwargs))
         return sessions[-1]
 
     yield start
     for session in sessions:  # a failed test must not leave the CLI blocked on its input
-        session.close_input()
-        session._thread.join(TIMEOUT_S)
-        session._stdin.close()
+        session.abandon()
 
 
 def calibration_file(tmp_path):
@@ -170,7 +102,7 @@ def assert_motors_hold(arm: VirtualSO100, calibration) -> None:
         assert held == {field: getattr(record, field) for field in REGISTERS}, motor
 
 
-def record_ranges(session: Session) -> dict[str, tuple[int, int]]:
+def record_ranges(session: CalibrateSession) -> dict[str, tuple[int, int]]:
     """The person: each joint but wrist_roll half-way and all the way to each side, then back
     to the middle (wrist_roll is a full turn and is not moved)."""
     session.expect("Recording positions")
@@ -269,6 +201,56 @@ def test_an_existing_file_and_enter_writes_it_to_the_motors(arm, tmp_path, sessi
     assert_limp(arm)
     arm.power_cycle()  # written with the EEPROM unlocked, so it lasts (LeRobot's SO arms: not)
     assert_motors_hold(arm, expected)
+
+
+def test_c_at_an_existing_file_calibrates_again(arm, tmp_path, session_factory):
+    arm.save_calibration(calibration_file(tmp_path))
+    saved = calibration_file(tmp_path).read_text()
+    session = session_factory()
+    session.expect("Press ENTER to use the calibration file")
+    session.press_enter("c")
+    session.expect("middle of its range of motion")
+    session.press_enter()
+    seen = record_ranges(session)
+    session.press_enter()
+    assert session.finish() == 0
+    assert "Wrote the calibration of" not in session.screen.text()
+    assert "Calibration saved to" in session.screen.text()
+    assert calibration_file(tmp_path).read_text() != saved
+    calibration = load_calibration(calibration_file(tmp_path))
+    for motor, (low, high) in seen.items():  # the new ranges, not the file's
+        assert (calibration[motor].range_min, calibration[motor].range_max) == (low, high)
+    assert_motors_hold(arm, calibration)
+    assert_limp(arm)
+
+
+class TtyScreen(io.StringIO):
+    """A screen that says it is a terminal (a person's SSH session)."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("tty", [False, True])
+def test_the_live_table_is_lerobots_and_redrawn_in_place_on_a_terminal(tty):
+    screen = TtyScreen() if tty else io.StringIO()
+    console = Console(io.StringIO(), screen)
+    mins, maxes = {"shoulder_pan": 980, "gripper": 12}, {"shoulder_pan": 3000, "gripper": 2100}
+    _show(console, mins, {"shoulder_pan": 2047, "gripper": 2000}, maxes)
+    _show(console, mins, {"shoulder_pan": 1000, "gripper": 15}, maxes)
+    end = "\x1b[K\n" if tty else "\n"  # on a terminal, also erase what was there
+    lines = [f"{'NAME':<15} | {'MIN':>6} | {'POS':>6} | {'MAX':>6}",  # LeRobot's layout
+             f"{'shoulder_pan':<15} | {980:>6} | {2047:>6} | {3000:>6}",
+             f"{'gripper':<15} | {12:>6} | {2000:>6} | {2100:>6}"]
+    first = "".join(line + end for line in lines)
+    lines[1:] = [f"{'shoulder_pan':<15} | {980:>6} | {1000:>6} | {3000:>6}",
+                 f"{'gripper':<15} | {12:>6} | {15:>6} | {2100:>6}"]
+    second = "".join(line + end for line in lines)
+    # On a terminal the cursor goes back up over the 3 lines; a pipe or a log gets both tables.
+    assert screen.getvalue() == first + ("\x1b[3A" if tty else "") + second
+    rows = ROW.findall(first.replace("\x1b[K", ""))  # what the session tests read
+    assert [(row[0], *map(int, row[1:])) for row in rows] == [("shoulder_pan", 980, 2047, 3000),
+                                                             ("gripper", 12, 2000, 2100)]
 
 
 def test_input_closed_at_a_prompt_fails_and_leaves_the_arm_limp(arm, tmp_path, session_factory):

@@ -69,8 +69,9 @@ class ToolSession:
     def expect(self, text: str) -> None:
         self.wait_for(lambda screen: text in screen, repr(text))
 
-    def press_enter(self) -> None:
-        self.keyboard.write("\n")
+    def press_enter(self, text: str = "") -> None:
+        """Type `text` (nothing: a bare ENTER) and ENTER."""
+        self.keyboard.write(text + "\n")
         self.keyboard.flush()
 
     def close_input(self) -> None:
