@@ -88,11 +88,17 @@ class GamepadController(InputController):
     def start(self) -> None:
         if self.layout is not None:
             return
-        if self.joystick is None:
-            self.joystick = _open_pygame_joystick(self.joystick_index)
-            self._opened_by_us = True
-        if self.read_events:
-            _ensure_event_queue()
+        # pygame's event queue needs the video subsystem: whoever starts it closes it again.
+        self._owns_display = not import_pygame().display.get_init()
+        try:
+            if self.joystick is None:
+                self.joystick = _open_pygame_joystick(self.joystick_index)
+                self._opened_by_us = True
+            if self.read_events:
+                _ensure_event_queue()
+        except BaseException:
+            self._quit_display()
+            raise
         name = self.joystick.get_name()
         self.layout = _resolve_layout(self._requested_layout, name)
         # Buttons already held when we start are not presses (no episode ends on start-up).
@@ -105,6 +111,12 @@ class GamepadController(InputController):
             self.joystick = None
             self._opened_by_us = False
         self.layout = None
+        self._quit_display()
+
+    def _quit_display(self) -> None:
+        if getattr(self, "_owns_display", False):
+            import_pygame().display.quit()
+            self._owns_display = False
 
     def update(self) -> None:
         if self.layout is None:
