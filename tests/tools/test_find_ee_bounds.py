@@ -309,19 +309,20 @@ def test_leader_flags_as_its_own_process_with_a_person_moving_the_leader(
     recording, done, seen = threading.Event(), threading.Event(), []
 
     def person():
+        # Each pose is held a moment, and only the settled follower is noted: the tool samples
+        # at 30 Hz, so a tip seen mid-move could fall between two of its samples under load.
         recording.wait(TIMEOUT_S)
-        for elbow in [*np.linspace(80.0, 120.0, 20), *np.linspace(120.0, 60.0, 30)]:
-            leader.move_by_hand("elbow_flex", float(elbow))
-            seen.append(tip(arm.joint_positions()))
-            time.sleep(0.02)
-        while not done.wait(0.02):  # holds still; the follower settles
+        for elbow in (80.0, 95.0, 110.0, 120.0, 100.0, 80.0, 60.0):
+            leader.move_by_hand("elbow_flex", elbow)
+            if done.wait(0.25):
+                return
             seen.append(tip(arm.joint_positions()))
 
     mover = threading.Thread(target=person, daemon=True)
     mover.start()
     process = tool_process("find_ee_bounds", "--config", str(config), "--teleop", "leader",
                            "--leader-port", leader.port, "--leader-id", LEADER_ID,
-                           "--warmup", "0.5", "--duration", "2.5", "--write")
+                           "--warmup", "0.5", "--duration", "3.0", "--write")
     try:
         for line in process.stdout:  # the follower catches up with the leader first
             if line.startswith("Recording."):
