@@ -107,8 +107,9 @@ def test_sync_read_leaves_missing_and_corrupt_ids_out():
     corrupt[-2] ^= 0x40
     replies = status(2, 0, b"\x02\x00\x00\x00") + bytes(corrupt) + status(1, 0, b"\xff\xff\xff\xff")
     protocol = DynamixelProtocol(FakeLink(replies))
-    assert protocol.sync_read(132, 4, [1, 2, 3, 4]) == {1: 0xFFFFFFFF, 2: 2}
-    assert protocol.last_corrupt_ids == {3}
+    with pytest.raises(ChecksumError, match=r"id\(s\) \[3\]") as corrupt:
+        protocol.sync_read(132, 4, [1, 2, 3, 4])
+    assert corrupt.value.partial == {1: 0xFFFFFFFF, 2: 2}  # the intact replies; 4 is missing
     sent = protocol.link.written[0]
     assert sent == dt.instruction_packet(0xFE, dt.SYNC_READ, bytes([132, 0, 4, 0, 1, 2, 3, 4]))
 

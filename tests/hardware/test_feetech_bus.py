@@ -153,7 +153,7 @@ def test_a_corrupt_reply_is_retried_then_reported(connected):
     with pytest.raises(ChecksumError, match=r"shoulder_lift \(id 2\).*3 attempts") as caught:
         bus.read("Present_Position", "shoulder_lift")
     assert responder.port in str(caught.value)
-    with pytest.raises(ChecksumError, match=r"^motor shoulder_lift \(id 2\): corrupt") as caught:
+    with pytest.raises(ChecksumError, match=r"^motor shoulder_lift \(id 2\) on \S+: corrupt") as caught:
         bus.sync_read("Present_Position")  # names only the motor at fault
     assert "elbow_flex" not in str(caught.value)
     asked = [p[7:-1] for p in bank.requests if p[4] == 0x82]

@@ -211,8 +211,8 @@ class MotorsBus(abc.ABC):
                 break
         silent = [n for n in names if n not in values]
         if silent and corrupt is not None:  # noise on the cable, not a silent motor
-            raise ChecksumError(f"{self._describe(silent)}: corrupt replies to a sync read of "
-                                f"{data_name} on {self.port} ({attempts} attempts): {corrupt}")
+            raise ChecksumError(f"{self._describe(silent)} on {self.port}: corrupt replies to a "
+                                f"sync read of {data_name} ({attempts} attempts): {corrupt}")
         if silent:
             raise MotorTimeoutError(
                 f"{self._describe(silent)} did not answer a sync read of {data_name} on "

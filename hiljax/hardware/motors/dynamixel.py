@@ -32,7 +32,7 @@ import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
 from . import dynamixel_table as dt
 from .bus import Motor, MotorsBus, PacketProtocol
@@ -59,7 +59,6 @@ class DynamixelProtocol(PacketProtocol):
     def __init__(self, link: SerialLink, latency_s: float = LATENCY_S):
         self.link, self.latency_s = link, float(latency_s)
         self._rx = bytearray()
-        self.last_corrupt_ids: set[int] = set()  # ids whose sync-read reply failed its CRC
 
     # ------------------------------------------------------------------ transactions
     def ping(self, motor_id: int) -> int | None:
@@ -80,18 +79,19 @@ class DynamixelProtocol(PacketProtocol):
             self._reply(motor_id, 0)
 
     def sync_read(self, address: int, size: int, motor_ids: list[int]) -> dict[int, int]:
-        self.last_corrupt_ids = set()
+        """One status per id; a silent id is left out. Corrupt replies are a ChecksumError
+        carrying the intact values (`partial`), so the bus re-asks only the others."""
         if not motor_ids:
             return {}
         self._send(dt.BROADCAST_ID, dt.SYNC_READ, _u16(address) + _u16(size) + bytes(motor_ids))
         deadline = self._deadline((dt.STATUS_OVERHEAD + size) * len(motor_ids))
-        values, failed, wanted = {}, [], set(motor_ids)
+        values, failed, corrupt, wanted = {}, [], [], set(motor_ids)
         while wanted:
             status = self._next_status(wanted, deadline)
             if status is None:
                 break  # the rest are missing; the bus asks again for them
             if not status.crc_ok:
-                self.last_corrupt_ids.add(status.motor_id)
+                corrupt.append(status.motor_id)
             elif status.error & 0x7F:
                 failed.append(f"id {status.motor_id}: {dt.describe_error(status.error)}")
             elif len(status.params) == size:
@@ -105,6 +105,9 @@ class DynamixelProtocol(PacketProtocol):
         if failed:
             raise MotorStatusError(f"sync read of address {address} on {self.link.port}: "
                                    + "; ".join(failed))
+        if corrupt:
+            raise ChecksumError(f"sync read of address {address}: CRC mismatch in the replies "
+                                f"of id(s) {corrupt}", partial=values)
         return values
 
     def sync_write(self, address: int, size: int, values: Mapping[int, int]) -> None:
@@ -322,26 +325,7 @@ class DynamixelMotorsBus(MotorsBus):
         finally:
             self.enable_torque(enabled)
 
-    # ------------------------------------------------------------------ errors and scans
-    def sync_read(self, data_name: str, motors: Iterable[str] | None = None, *,
-                  normalize: bool = True, num_retry: int | None = None) -> dict[str, float]:
-        names = list(self.motors if motors is None else motors)
-        try:
-            return super().sync_read(data_name, names, normalize=normalize, num_retry=num_retry)
-        except MotorTimeoutError as error:
-            # The base counts a corrupt reply as no reply; say which it was.
-            corrupt = [n for n in names if self.motors[n].id in self._wire().last_corrupt_ids]
-            if not corrupt:
-                raise
-            raise ChecksumError(f"{self._describe(corrupt)} on {self.port}: the replies to a "
-                                f"sync read of {data_name} failed their CRC ({error})") from None
-
-    def _retrying(self, motor: str, operation, num_retry: int | None):
-        try:
-            return super()._retrying(motor, operation, num_retry)
-        except MotorStatusError as error:  # not retried (the servo meant it); named here
-            raise MotorStatusError(f"{self._describe([motor])}: {error}") from None
-
+    # ------------------------------------------------------------------ scans
     def broadcast_ping(self, timeout_s: float | None = None) -> dict[int, int]:
         """{id: model number} of every servo on the bus (connect(handshake=False) first)."""
         return self._wire().broadcast_ping(timeout_s)
