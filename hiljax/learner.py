@@ -47,8 +47,7 @@ def observation_spec(config: SACConfig) -> dict:
     if config.cache_backbone_features and config.image_keys:
         images = {key: jax.ShapeDtypeStruct((1,) + spec[key][0], np.uint8)
                   for key in config.image_keys}
-        shapes_only = dataclasses.replace(config, pretrained_vision_weights=None)
-        params = jax.eval_shape(lambda: SACAgent.create(shapes_only, jax.random.key(0)).params)
+        params = SACAgent.abstract(config).params
         features = jax.eval_shape(lambda p, i: backbone_features(config, p, i), params, images)
         spec.update({key: (tuple(f.shape[1:]), np.float16) for key, f in features.items()})
     return spec

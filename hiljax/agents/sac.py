@@ -12,6 +12,7 @@ code, where one Adam state over the whole tree kept pushing the actor with stale
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 import flax.struct
@@ -78,6 +79,13 @@ class SACAgent(flax.struct.PyTreeNode):
             key=k_agent,
             config=config,
         )
+
+    @classmethod
+    def abstract(cls, config: SACConfig) -> SACAgent:
+        """The agent's tree of shapes and dtypes for `config`, computing nothing and reading no
+        weights file (a pretrained backbone has the shapes of a random one)."""
+        shapes_only = dataclasses.replace(config, pretrained_vision_weights=None)
+        return jax.eval_shape(lambda: cls.create(shapes_only, jax.random.key(0)))
 
     def update(self, batch: dict) -> tuple[SACAgent, dict]:
         """One UTD round. Every batch array has leading axes (utd_ratio, batch_size)."""

@@ -13,7 +13,6 @@ CheckpointError; a run never silently starts fresh from a broken one.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import os
@@ -60,8 +59,7 @@ def _leaf_name(path) -> str:
 def _agent_template(config: SACConfig) -> SACAgent:
     """Shapes and tree structure of an agent for `config`, without computing anything. The
     weights file is not read: the checkpoint holds the backbone (the file may have moved)."""
-    shapes_only = dataclasses.replace(config, pretrained_vision_weights=None)
-    return jax.eval_shape(lambda: SACAgent.create(shapes_only, jax.random.key(0)))
+    return SACAgent.abstract(config)
 
 
 def agent_to_arrays(agent: SACAgent) -> dict[str, np.ndarray]:
