@@ -207,3 +207,28 @@ def test_ctrl_c_during_the_control_loop_leaves_the_arm_limp(virtual_arm, tmp_pat
             process.kill()
     assert "KeyboardInterrupt" in process.stderr.read()
     assert set(torques(virtual_arm).values()) == {0}
+
+
+def test_a_camera_that_stops_leaves_the_arm_limp(virtual_arm, tmp_path):
+    """A camera whose source ends (loop=False at the end of its file) goes stale: reading it is
+    an error naming the camera, and the arm goes limp as on a bus fault."""
+    import cv2
+
+    from hiljax.hardware.cameras import CameraConfig, CameraError
+
+    video = str(tmp_path / "front.avi")
+    writer = cv2.VideoWriter(video, cv2.VideoWriter_fourcc(*"MJPG"), 30, (32, 24))
+    for _ in range(3):
+        writer.write(np.zeros((24, 32, 3), np.uint8))
+    writer.release()
+    camera = CameraConfig(type="file", index_or_path=video, width=32, height=24, fps=30,
+                          loop=False, max_age_ms=100, warmup_s=0.1)
+    robot = make_robot(virtual_arm, tmp_path, cameras={"front": camera})
+    try:
+        assert set(torques(virtual_arm).values()) == {1}
+        time.sleep(0.5)  # the three frames are long gone
+        with pytest.raises(CameraError, match="front"):
+            robot.read_cameras()
+        assert set(torques(virtual_arm).values()) == {0}
+    finally:
+        robot.disconnect()
