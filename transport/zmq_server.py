@@ -238,8 +238,10 @@ class ZmqLearnerServer(LearnerTransport):
     def _publish_wait_ms(self, state: "_LoopState") -> int:
         if not self._publish_pending(state):
             return _IDLE_POLL_MS
-        wait = state.published_at + self.push_frequency_s - time.monotonic()
-        return max(0, min(_IDLE_POLL_MS, int(wait * 1000) + 1))
+        wait_s = state.published_at + self.push_frequency_s - time.monotonic()
+        # clamp before int(): before the first push published_at is -inf, so wait_s is too
+        wait_s = max(0.0, min(_IDLE_POLL_MS / 1000, wait_s))
+        return int(wait_s * 1000) + 1
 
     def _publish_pending(self, state: "_LoopState") -> bool:
         with self._params_lock:

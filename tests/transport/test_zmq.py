@@ -91,3 +91,17 @@ def test_parameters_are_published_at_most_once_per_period(transports, zmq_contex
     assert versions == sorted(versions)
     assert len(versions) <= elapsed / period + 3  # (+1 resend for the actor's own subscription)
     wait_for(lambda: actor.latest_parameters()[0] == 99)
+
+
+def test_the_first_publish_wait_is_immediate_not_an_overflow():
+    """Before the first push `published_at` is -inf; the poll timeout must still be a small int
+    (it once raised OverflowError and killed the I/O thread when parameters arrived mid-poll)."""
+    from types import SimpleNamespace
+
+    from transport.zmq_server import ZmqLearnerServer, _LoopState
+
+    server = SimpleNamespace(push_frequency_s=0.3, _publish_pending=lambda state: True)
+    state = _LoopState()
+    assert ZmqLearnerServer._publish_wait_ms(server, state) == 1
+    state.published_at = time.monotonic()
+    assert 1 <= ZmqLearnerServer._publish_wait_ms(server, state) <= 301
