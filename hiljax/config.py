@@ -83,6 +83,10 @@ class ActorLearnerConfig:
     queue_get_timeout: float = 2.0
 
 
+# How a ResNet10 sees pixels (SACConfig / ClassifierConfig.image_normalization).
+IMAGE_NORMALIZATIONS = ("imagenet", "none")
+
+
 @dataclasses.dataclass(frozen=True)
 class SACConfig:
     """The SAC learner's hyper-parameters. Defaults are the reference's (reference_facts §2)."""
@@ -108,6 +112,13 @@ class SACConfig:
     # Store the frozen backbone's features per frame instead of pixels: much faster learner,
     # but no pixel augmentation (the shift would have to happen before the backbone).
     cache_backbone_features: bool = False
+    # How the ResNet10 sees pixels: "imagenet" (/255, then ImageNet mean/std: what the pretrained
+    # weights were trained with) or "none" (/255 only: what LeRobot 0.4's SAC feeds its ResNet10;
+    # set it when stock LeRobot actors act with this learner's image policy).
+    image_normalization: str = "imagenet"
+    # LayerNorm epsilon of the encoder and every MLP: torch's (LeRobot's) 1e-5, so parameters
+    # moved to or from LeRobot compute the same actions (flax's own default is 1e-6).
+    layer_norm_eps: float = 1e-5
 
     # SAC.
     discount: float = 0.99
@@ -165,6 +176,11 @@ class SACConfig:
         require(0.0 <= self.online_ratio <= 1.0, "online_ratio must be in [0, 1]")
         require(0.0 <= self.image_encoder_dropout < 1.0, "image_encoder_dropout in [0, 1)")
         require(self.image_augmentation_pad >= 0, "image_augmentation_pad must be >= 0")
+        require(self.image_normalization in IMAGE_NORMALIZATIONS,
+                f"image_normalization must be one of {IMAGE_NORMALIZATIONS}, "
+                f"got {self.image_normalization!r}")
+        require(0.0 < self.layer_norm_eps < 1.0, f"layer_norm_eps must be in (0, 1), "
+                                                 f"got {self.layer_norm_eps}")
         require(
             self.vision_encoder_name in (None, "resnet10", "cnn"),
             f"vision_encoder_name must be null, 'cnn' or 'resnet10', got {self.vision_encoder_name!r}",
@@ -219,6 +235,9 @@ class LearnerConfig:
     # A LeRobot v3 dataset directory (e.g. recorded with `python -m hiljax.record`) whose
     # episodes fill the offline buffer at the start of a run (LeRobot: --dataset.root).
     dataset: str | None = None
+    # Also publish parameters the way LeRobot's learner does, so stock LeRobot actors act with
+    # this learner's policy. null -> on for the grpc transport (the one LeRobot's actor speaks).
+    publish_lerobot_parameters: bool | None = None
 
     def __post_init__(self):
         require_transport(self.transport)

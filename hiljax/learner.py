@@ -22,8 +22,9 @@ import numpy as np
 from tqdm import tqdm
 
 from hiljax import wire
-from hiljax.agents.sac import SACAgent, backbone_features
-from hiljax.config import ConfigError, LearnerConfig, SACConfig, is_image_key, to_dict
+from hiljax.agents.sac import SACAgent, backbone_features, observation_spec
+from hiljax.config import ConfigError, LearnerConfig, SACConfig, to_dict
+from hiljax.interop.lerobot_sac import push_state_dicts
 from hiljax.run.checkpoint import (
     latest_checkpoint,
     load_checkpoint,
@@ -34,23 +35,11 @@ from hiljax.run.checkpoint import (
 from hiljax.run.metrics import MetricsLogger
 from hiljax.storage.buffer import ReplayBuffer, sample_mixed
 from hiljax.transition import TransitionBatch
+from transport import lerobot_codec
 from transport.errors import PayloadError
-from transport.interface import LearnerTransport
+from transport.interface import CODEC_HILJAX, CODEC_LEROBOT, LearnerTransport
 
 log = logging.getLogger(__name__)
-
-
-def observation_spec(config: SACConfig) -> dict:
-    """What the replay buffer stores per observation key (cached features replace pixels)."""
-    spec = {key: (tuple(shape), np.uint8 if is_image_key(key) else np.float32)
-            for key, shape in config.input_features.items()}
-    if config.cache_backbone_features and config.image_keys:
-        images = {key: jax.ShapeDtypeStruct((1,) + spec[key][0], np.uint8)
-                  for key in config.image_keys}
-        params = SACAgent.abstract(config).params
-        features = jax.eval_shape(lambda p, i: backbone_features(config, p, i), params, images)
-        spec.update({key: (tuple(f.shape[1:]), np.float16) for key, f in features.items()})
-    return spec
 
 
 class Learner:
@@ -170,11 +159,34 @@ class Learner:
         now = time.monotonic()
         if not force and (now - self._last_push < period or step == self._pushed_step):
             return False
-        payload = wire.encode_parameters({"actor": jax.device_get(self.agent.actor_parameters())},
-                                         version=step, meta=self._parameters_meta())
-        self.transport.publish_parameters(payload, version=step)
+        actor_params = jax.device_get(self.agent.actor_parameters())
+        payloads = {CODEC_HILJAX: wire.encode_parameters({"actor": actor_params}, version=step,
+                                                         meta=self._parameters_meta())}
+        if self._serves_lerobot:
+            payloads[CODEC_LEROBOT] = self._lerobot_parameters(actor_params)
+        self.transport.publish_parameters(payloads, version=step)
         self._last_push, self._pushed_step = now, step
         return True
+
+    @property
+    def _serves_lerobot(self) -> bool:
+        wanted = self.config.publish_lerobot_parameters
+        return self.config.transport == "grpc" if wanted is None else wanted
+
+    def _lerobot_parameters(self, actor_params: dict) -> bytes:
+        """torch.save({"policy": ..., "discrete_critic": ...}) bytes, as LeRobot's learner pushes
+        (the frozen backbone included: LeRobot's actor loads it strictly; converted once)."""
+        if not hasattr(self, "_lerobot_cache"):
+            self._lerobot_cache: dict = {}
+            self._frozen_numpy = jax.device_get(self.agent.frozen_backbone_parameters())
+            policy = self.config.policy
+            if policy.image_keys and policy.image_normalization == "imagenet":
+                log.warning("stock LeRobot actors (0.4) feed their ResNet10 [0, 1] pixels, this "
+                            "policy ImageNet-normalised ones: their actions will differ from "
+                            "hiljax's. Set policy.image_normalization=none for exact actions")
+        state_dicts = push_state_dicts(self.config.policy, actor_params, self._frozen_numpy,
+                                       cache=self._lerobot_cache)
+        return lerobot_codec.encode_state_dict(state_dicts)
 
     def _parameters_meta(self) -> dict:
         """The frozen backbone is not sent (it never changes): actors rebuild it from the same

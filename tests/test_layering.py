@@ -20,7 +20,8 @@ PICKLE_ALLOWED = {"transport.lerobot_codec", "hiljax.networks.resnet_weights"}
 # The processes and tools: entry points that share what they share from the layers below.
 PROCESSES = {"hiljax.learner", "hiljax.actor", "hiljax.eval", "hiljax.record", "hiljax.train",
              "hiljax.calibrate", "hiljax.virtual_robot", "hiljax.find_cameras",
-             "hiljax.find_port", "hiljax.find_ee_bounds", "hiljax.crop_roi"}
+             "hiljax.find_port", "hiljax.find_ee_bounds", "hiljax.crop_roi",
+             "hiljax.export_lerobot", "hiljax.import_lerobot"}
 
 # layer -> what of hiljax / transport it may import besides itself. Lower layers first.
 LAYERS: dict[str, set[str]] = {
@@ -33,19 +34,22 @@ LAYERS: dict[str, set[str]] = {
     "hiljax.control": {"hiljax.kinematics", "hiljax.hardware"},
     "hiljax.envs": {"hiljax.config", "hiljax.control", "hiljax.kinematics", "hiljax.hardware"},
     "hiljax.datasets": {"hiljax.storage", "hiljax.transition"},
+    "hiljax.interop": {"hiljax.config", "hiljax.storage"},
     "hiljax.wire": {"hiljax.transition", "transport"},
-    "hiljax.networks": {"hiljax.config", "hiljax.storage"},
+    "hiljax.networks": {"hiljax.config", "hiljax.storage", "hiljax.interop"},
     "hiljax.agents": {"hiljax.config", "hiljax.networks", "hiljax.transition"},
-    "hiljax.classifier": {"hiljax.config", "hiljax.networks", "hiljax.storage", "hiljax.datasets"},
+    "hiljax.classifier": {"hiljax.config", "hiljax.networks", "hiljax.storage", "hiljax.datasets",
+                          "hiljax.interop"},
     "hiljax.policy": {"hiljax.config", "hiljax.agents", "hiljax.networks"},
     "hiljax.run": {"hiljax.config", "hiljax.transition", "hiljax.storage", "hiljax.envs",
+                   "hiljax.interop",
                    "hiljax.networks", "hiljax.agents", "hiljax.classifier", "transport.factory"},
     "hiljax": set(),  # the package's __init__
 }
 # The numpy world: no JAX (the reward classifier reaches the env as a plain callable).
 NUMPY_ONLY = {"transport", "hiljax.kinematics", "hiljax.transition", "hiljax.storage",
               "hiljax.config", "hiljax.hardware", "hiljax.control", "hiljax.envs",
-              "hiljax.datasets", "hiljax.wire"}
+              "hiljax.datasets", "hiljax.wire", "hiljax.interop"}
 
 
 def _module_name(path: Path) -> str:

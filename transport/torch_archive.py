@@ -134,6 +134,10 @@ class _PickleEmitter:
     def __init__(self):
         self.out = io.BytesIO()
         self.storages: list[memoryview] = []
+        # id(array) -> (storage key, array): an array object met twice is ONE storage, as
+        # torch.save stores a tensor shared by two state dicts once (the array is held here so
+        # its id cannot be reused by another object while writing).
+        self._shared: dict[int, tuple[int, np.ndarray]] = {}
 
     def dump(self, obj) -> bytes:
         self.out.write(b"\x80\x02")  # PROTO 2
@@ -193,8 +197,12 @@ class _PickleEmitter:
         contiguous = array.astype(little, copy=False)
         if not contiguous.flags.c_contiguous:
             contiguous = contiguous.copy(order="C")
-        key = len(self.storages)
-        self.storages.append(contiguous.reshape(-1).view(np.uint8).data)
+        if id(array) in self._shared:
+            key = self._shared[id(array)][0]
+        else:
+            key = len(self.storages)
+            self._shared[id(array)] = (key, array)
+            self.storages.append(contiguous.reshape(-1).view(np.uint8).data)
         strides = tuple(
             int(np.prod(contiguous.shape[i + 1 :], dtype=np.int64)) for i in range(contiguous.ndim)
         )

@@ -18,9 +18,10 @@ import functools
 import flax.struct
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
-from hiljax.config import SACConfig
+from hiljax.config import SACConfig, is_image_key
 from hiljax.networks.augment import random_shift_nd
 from hiljax.networks.encoder import apply_backbone
 from hiljax.networks.heads import sample_tanh_gaussian, tanh_gaussian_mode
@@ -298,4 +299,17 @@ def _backbone_features_jit(config: SACConfig, backbone_params: dict, images: dic
     return {k: v.astype(dtype) for k, v in features.items()}
 
 
-__all__ = ["SACAgent", "backbone_features", "make_optimizers", "sac_losses", "sample_actions"]
+def observation_spec(config: SACConfig) -> dict:
+    """What the replay buffer stores per observation key (cached features replace pixels)."""
+    spec = {key: (tuple(shape), np.uint8 if is_image_key(key) else np.float32)
+            for key, shape in config.input_features.items()}
+    if config.cache_backbone_features and config.image_keys:
+        images = {key: jax.ShapeDtypeStruct((1,) + spec[key][0], np.uint8)
+                  for key in config.image_keys}
+        params = SACAgent.abstract(config).params
+        features = jax.eval_shape(lambda p, i: backbone_features(config, p, i), params, images)
+        spec.update({key: (tuple(f.shape[1:]), np.float16) for key, f in features.items()})
+    return spec
+
+
+__all__ = ["SACAgent", "backbone_features", "make_optimizers", "observation_spec", "sac_losses", "sample_actions"]

@@ -14,7 +14,7 @@ import dataclasses
 import functools
 from pathlib import Path
 
-from hiljax.config import is_image_key, load_config, require
+from hiljax.config import IMAGE_NORMALIZATIONS, is_image_key, load_config, require
 
 MODEL_NAMES = ("resnet10", "cnn")
 # Fields no compiled computation reads (schedule, split, threshold, weight file); see
@@ -41,6 +41,9 @@ class ClassifierConfig:
     # hiljax.networks.resnet_weights reads; null -> random initialisation from `seed`.
     model_name: str = "resnet10"
     pretrained_vision_weights: str | None = None
+    # How the ResNet10 sees pixels: "imagenet" (/255 then ImageNet mean/std) or "none" (/255).
+    image_normalization: str = "imagenet"
+    layer_norm_eps: float = 1e-5  # torch's (LeRobot's) default, for exact import / export
     # Cameras the classifier looks at; empty = every "observation.images.*" key of the data.
     image_keys: tuple[str, ...] = ()
 
@@ -83,6 +86,10 @@ class ClassifierConfig:
                  f"model_name must be one of {MODEL_NAMES}, got {self.model_name!r}")
         require(self.pretrained_vision_weights is None or self.model_name == "resnet10",
                  "pretrained_vision_weights needs model_name 'resnet10'")
+        require(self.image_normalization in IMAGE_NORMALIZATIONS,
+                f"image_normalization must be one of {IMAGE_NORMALIZATIONS}, "
+                f"got {self.image_normalization!r}")
+        require(0.0 < self.layer_norm_eps < 1.0, "layer_norm_eps must be in (0, 1)")
         for key in self.image_keys:
             require(is_image_key(key), f"image_keys: {key!r} is not an observation.images.* key")
         require(len(set(self.image_keys)) == len(self.image_keys), "image_keys has duplicates")

@@ -31,7 +31,7 @@ def backbone_features(config: ClassifierConfig, backbone_params, images: Mapping
 
     Cameras of one size share a single backbone call (stacked on the batch axis).
     """
-    backbone = make_backbone_module(config.model_name)
+    backbone = make_backbone_module(config)
     by_shape: dict[tuple, list[str]] = {}
     for key in config.image_keys:
         by_shape.setdefault(tuple(images[key].shape), []).append(key)

@@ -38,16 +38,18 @@ class ClassifierNetwork(nn.Module):
     hidden_dim: int = 256
     pooling_dim: int = 8
     dropout_rate: float = 0.1
+    layer_norm_eps: float = 1e-5
 
     @nn.compact
     def __call__(self, features: Mapping[str, jax.Array], train: bool = False) -> jax.Array:
         latent = ObservationEncoder(image_keys=self.image_keys, state_keys=(),
                                     latent_dim=self.latent_dim, pooling_dim=self.pooling_dim,
-                                    dropout_rate=self.dropout_rate, name="encoder")(
+                                    dropout_rate=self.dropout_rate,
+                                    layer_norm_eps=self.layer_norm_eps, name="encoder")(
             {}, features, train)  # (B, latent_dim * num_cameras)
         x = nn.Dense(self.hidden_dim, name="hidden")(latent)
         x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
-        x = nn.relu(nn.LayerNorm(name="hidden_norm")(x))
+        x = nn.relu(nn.LayerNorm(epsilon=self.layer_norm_eps, name="hidden_norm")(x))
         return nn.Dense(self.num_outputs, name="logits")(x)
 
 
@@ -63,11 +65,12 @@ def make_network(config: ClassifierConfig) -> ClassifierNetwork:
         hidden_dim=config.hidden_dim,
         pooling_dim=config.image_embedding_pooling_dim,
         dropout_rate=config.dropout_rate,
+        layer_norm_eps=config.layer_norm_eps,
     )
 
 
-def make_backbone_module(model_name: str) -> nn.Module:
-    return make_backbone(model_name)
+def make_backbone_module(config: ClassifierConfig) -> nn.Module:
+    return make_backbone(config.model_name, config.image_normalization)
 
 
 def init_backbone_params(config: ClassifierConfig, key: jax.Array,
@@ -94,7 +97,7 @@ def backbone_feature_shapes(config: ClassifierConfig, backbone_params,
                             image_shapes: Mapping[str, tuple[int, int, int]]
                             ) -> dict[str, tuple[int, ...]]:
     """(h, w, C) of each camera's feature map, from shapes alone (nothing is computed)."""
-    backbone = make_backbone_module(config.model_name)
+    backbone = make_backbone_module(config)
     shapes = {}
     for key in config.image_keys:
         frames = jax.ShapeDtypeStruct((1, *image_shapes[key]), jnp.uint8)

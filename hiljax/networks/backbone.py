@@ -34,12 +34,13 @@ _BACKBONE_STREAM = 0xBAC
 
 
 @functools.lru_cache(maxsize=8)
-def make_backbone(name: str | None) -> nn.Module:
-    """The module for `vision_encoder_name` / `model_name`: "resnet10", else the small CNN."""
+def make_backbone(name: str | None, image_normalization: str = "imagenet") -> nn.Module:
+    """The module for `vision_encoder_name` / `model_name`: "resnet10", else the small CNN.
+    `image_normalization` ("imagenet" or "none") is how the ResNet10 scales pixels."""
     if name == "resnet10":
         from .resnet import ResNet10
 
-        return ResNet10()
+        return ResNet10(imagenet_normalize=image_normalization == "imagenet")
     return SmallCNN()
 
 

@@ -83,6 +83,7 @@ class ObservationEncoder(nn.Module):
     latent_dim: int = 256
     pooling_dim: int = 8
     dropout_rate: float = 0.1
+    layer_norm_eps: float = 1e-5
 
     @nn.compact
     def __call__(self, observations: Mapping[str, jax.Array],
@@ -93,13 +94,13 @@ class ObservationEncoder(nn.Module):
             features = image_features[key].astype(jnp.float32)  # (B, h, w, C)
             x = CameraProjection(self.latent_dim, self.pooling_dim, self.dropout_rate,
                                  name=f"camera_{module_name(key)}")(features, train)
-            x = nn.LayerNorm(name=f"norm_{module_name(key)}")(x)
+            x = nn.LayerNorm(epsilon=self.layer_norm_eps, name=f"norm_{module_name(key)}")(x)
             parts.append(jnp.tanh(x))
         for key in self.state_keys:
             x = nn.Dense(self.latent_dim, name=f"project_{module_name(key)}")(
                 observations[key].astype(jnp.float32)
             )
-            x = nn.LayerNorm(name=f"norm_{module_name(key)}")(x)
+            x = nn.LayerNorm(epsilon=self.layer_norm_eps, name=f"norm_{module_name(key)}")(x)
             parts.append(jnp.tanh(x))
         return jnp.concatenate(parts, axis=-1)
 

@@ -24,10 +24,11 @@ class TanhGaussianPolicy(nn.Module):
     std_min: float = 1e-5
     std_max: float = 10.0
     init_final: float = 0.05
+    layer_norm_eps: float = 1e-5
 
     @nn.compact
     def __call__(self, latent: jax.Array) -> tuple[jax.Array, jax.Array]:
-        x = MLP(self.hidden_dims, self.activate_final)(latent)
+        x = MLP(self.hidden_dims, self.activate_final, self.layer_norm_eps)(latent)
         head_init = nn.initializers.uniform(scale=2 * self.init_final)
 
         def shifted(key, shape, dtype=jnp.float32):  # uniform(-init_final, init_final)
@@ -61,11 +62,12 @@ class CriticHead(nn.Module):
 
     hidden_dims: Sequence[int] = (256, 256)
     activate_final: bool = True
+    layer_norm_eps: float = 1e-5
 
     @nn.compact
     def __call__(self, latent: jax.Array, actions: jax.Array) -> jax.Array:
         x = jnp.concatenate([latent, actions], axis=-1)
-        x = MLP(self.hidden_dims, self.activate_final)(x)
+        x = MLP(self.hidden_dims, self.activate_final, self.layer_norm_eps)(x)
         return nn.Dense(1, kernel_init=nn.initializers.orthogonal())(x)[..., 0]
 
 
@@ -75,6 +77,7 @@ class CriticEnsemble(nn.Module):
     num_critics: int = 2
     hidden_dims: Sequence[int] = (256, 256)
     activate_final: bool = True
+    layer_norm_eps: float = 1e-5
 
     @nn.compact
     def __call__(self, latent: jax.Array, actions: jax.Array) -> jax.Array:
@@ -86,7 +89,8 @@ class CriticEnsemble(nn.Module):
             out_axes=0,
             axis_size=self.num_critics,
         )
-        return ensemble(self.hidden_dims, self.activate_final, name="heads")(latent, actions)
+        return ensemble(self.hidden_dims, self.activate_final, self.layer_norm_eps,
+                        name="heads")(latent, actions)
 
 
 class DiscreteCritic(nn.Module):
@@ -95,8 +99,9 @@ class DiscreteCritic(nn.Module):
     num_actions: int = 3
     hidden_dims: Sequence[int] = (256, 256)
     activate_final: bool = True
+    layer_norm_eps: float = 1e-5
 
     @nn.compact
     def __call__(self, latent: jax.Array) -> jax.Array:
-        x = MLP(self.hidden_dims, self.activate_final)(latent)
+        x = MLP(self.hidden_dims, self.activate_final, self.layer_norm_eps)(latent)
         return nn.Dense(self.num_actions, kernel_init=nn.initializers.orthogonal())(x)

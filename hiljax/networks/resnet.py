@@ -66,14 +66,17 @@ class ResNet10(nn.Module):
     """ResNet10 feature extractor: images (..., H, W, 3) -> features (..., H/32, W/32, 512).
 
     Input: uint8 pixels in [0, 255], or floating pixels already scaled to [0, 1] (any float
-    dtype is taken to be in [0, 1]; it is NOT divided by 255). Either way the ImageNet
-    mean/std normalisation is applied here. Any number of leading batch dims (including none).
+    dtype is taken to be in [0, 1]; it is NOT divided by 255). Then, with `imagenet_normalize`
+    (the default: what the pretrained weights were trained with), the ImageNet mean/std
+    normalisation is applied here; without it the convolutions see [0, 1] pixels, as LeRobot
+    0.4's SAC feeds its ResNet10. Any number of leading batch dims (including none).
     Spatial output is ceil(H/32) x ceil(W/32); 128x128 gives 4x4x512.
 
     `dtype` is the compute dtype; parameters stay float32.
     """
 
     dtype: Any = jnp.float32
+    imagenet_normalize: bool = True
 
     @nn.compact
     def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
@@ -85,7 +88,8 @@ class ResNet10(nn.Module):
             x = x.astype(jnp.float32) / 255.0
         else:
             x = x.astype(jnp.float32)
-        x = (x - jnp.asarray(IMAGENET_MEAN)) / jnp.asarray(IMAGENET_STD)
+        if self.imagenet_normalize:
+            x = (x - jnp.asarray(IMAGENET_MEAN)) / jnp.asarray(IMAGENET_STD)
         x = x.astype(self.dtype)
 
         x = _conv(STEM_FILTERS, 7, 2, "conv_init", self.dtype, padding=STEM_PADDING)(x)

@@ -38,6 +38,7 @@ import numpy as np
 from safetensors import safe_open
 from safetensors.numpy import save_file
 
+from hiljax.interop.tables import unflatten
 from hiljax.networks.resnet import resnet10_param_shapes
 from hiljax.storage.files import write_atomic
 
@@ -154,17 +155,6 @@ def _flatten(tree: Mapping, prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def _unflatten(flat: Mapping[str, np.ndarray]) -> dict:
-    tree: dict = {}
-    for path, value in flat.items():
-        *parents, leaf = path.split("/")
-        node = tree
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = value
-    return tree
-
-
 def _listed(items: list) -> str:
     more = f" ... (+{len(items) - _MAX_LISTED} more)" if len(items) > _MAX_LISTED else ""
     return ", ".join(str(i) for i in items[:_MAX_LISTED]) + more
@@ -221,7 +211,7 @@ def load_berkeley_pickle(path: PathLike) -> dict:
         del tree[key]
     if dropped:
         log.info("%s: ignoring %s (not part of the backbone)", path, ", ".join(dropped))
-    return _unflatten(_checked(_flatten(tree), str(path)))
+    return unflatten(_checked(_flatten(tree), str(path)))
 
 
 def _hf_key_map() -> dict[str, str]:
@@ -290,7 +280,7 @@ def _from_hf_tensors(tensors: Mapping[str, np.ndarray], source: str) -> dict:
             if flax_key.endswith("/kernel") and getattr(value, "ndim", 0) == 4:
                 value = value.transpose(2, 3, 1, 0)  # OIHW -> HWIO
             flat[flax_key] = value
-    return _unflatten(_checked(flat, source, unexpected=tuple(canonical.values())))
+    return unflatten(_checked(flat, source, unexpected=tuple(canonical.values())))
 
 
 def load_hiljax_safetensors(path: PathLike) -> dict:
@@ -303,7 +293,7 @@ def load_hiljax_safetensors(path: PathLike) -> dict:
     if metadata.get("version") != HILJAX_METADATA["version"]:
         raise WeightFormatError(f"{path}: unsupported hiljax-resnet10 version "
                                 f"{metadata.get('version')!r}")
-    return _unflatten(_checked(tensors, str(path)))
+    return unflatten(_checked(tensors, str(path)))
 
 
 def detect_layout(path: PathLike) -> str:

@@ -53,15 +53,18 @@ def make_sac_networks(config: SACConfig) -> SACNetworks:
     critic_kw = config.critic_network_kwargs
     discrete_kw = config.discrete_critic_network_kwargs
     return SACNetworks(
-        backbone=make_backbone(config.vision_encoder_name) if config.image_keys else None,
+        backbone=(make_backbone(config.vision_encoder_name, config.image_normalization)
+                  if config.image_keys else None),
         encoder=ObservationEncoder(
             image_keys=config.image_keys,
             state_keys=_state_keys(config),
             latent_dim=config.latent_dim,
             pooling_dim=config.image_embedding_pooling_dim,
             dropout_rate=config.image_encoder_dropout,
+            layer_norm_eps=config.layer_norm_eps,
         ),
-        critic=CriticEnsemble(config.num_critics, critic_kw.hidden_dims, critic_kw.activate_final),
+        critic=CriticEnsemble(config.num_critics, critic_kw.hidden_dims, critic_kw.activate_final,
+                              config.layer_norm_eps),
         actor=TanhGaussianPolicy(
             action_dim=config.continuous_action_dim,
             hidden_dims=config.actor_network_kwargs.hidden_dims,
@@ -69,10 +72,11 @@ def make_sac_networks(config: SACConfig) -> SACNetworks:
             std_min=config.policy_kwargs.std_min,
             std_max=config.policy_kwargs.std_max,
             init_final=config.policy_kwargs.init_final,
+            layer_norm_eps=config.layer_norm_eps,
         ),
         discrete_critic=(
             DiscreteCritic(config.num_discrete_actions, discrete_kw.hidden_dims,
-                           discrete_kw.activate_final)
+                           discrete_kw.activate_final, config.layer_norm_eps)
             if config.num_discrete_actions else None
         ),
     )
