@@ -14,7 +14,7 @@ never imports this package. CLI: `python -m hiljax.classifier.train --help`.
 from .analysis import confusion_matrix, pick_threshold, precision_recall_curve
 from .config import ClassifierConfig, load_classifier_config
 from .data import ClassifierData, from_dataset, labels_from_rewards, split_by_episode
-from .io import ClassifierFileError
+from .io import ClassifierFileError, export_classifier_to_lerobot
 from .predict import RewardClassifier, load_classifier, save_classifier
 from .training import TrainingHistory, train_classifier
 
@@ -25,6 +25,7 @@ __all__ = [
     "RewardClassifier",
     "TrainingHistory",
     "confusion_matrix",
+    "export_classifier_to_lerobot",
     "from_dataset",
     "labels_from_rewards",
     "load_classifier",

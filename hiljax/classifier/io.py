@@ -10,8 +10,12 @@ Every file is written to a temporary name and renamed into place. A missing, tru
 corrupt file, or parameters that do not fit the config, raise ClassifierFileError (a
 ValueError) naming the file and what is wrong.
 
+A LeRobot 0.4 reward-classifier directory (`Classifier.save_pretrained`: config.json with "type"
+"reward_classifier" + model.safetensors) is read as well (`read_classifier_dir` tells them
+apart), and `export_classifier_to_lerobot` writes one (hiljax.interop.lerobot_classifier).
+
 This module knows files, not the RewardClassifier: `hiljax.classifier.predict` builds one from
-what `read_classifier_files` returns, and hands its parts to `write_classifier_files`.
+what `read_classifier_dir` returns, and hands its parts to `write_classifier_files`.
 """
 
 from __future__ import annotations
@@ -29,6 +33,12 @@ from safetensors import safe_open
 from safetensors.numpy import save_file
 
 from hiljax.config import ConfigError, from_dict, to_dict
+from hiljax.interop.lerobot_classifier import (
+    is_lerobot_classifier_dir,
+    read_classifier_pretrained,
+    write_classifier_pretrained,
+)
+from hiljax.interop.tables import LayoutError
 from hiljax.storage.files import write_atomic, write_json_atomic
 
 from .config import ClassifierConfig
@@ -97,6 +107,53 @@ def read_classifier_files(path: str | os.PathLike) -> dict:
     return {"config": config, "backbone_params": trees["backbone"], "params": trees["network"],
             "image_shapes": image_shapes, "threshold": float(threshold),
             "metrics": document.get("metrics") or {}}
+
+
+def read_classifier_dir(path: str | os.PathLike) -> dict:
+    """Like `read_classifier_files`, for a hiljax classifier or a LeRobot one."""
+    if is_lerobot_classifier_dir(path):
+        return read_lerobot_classifier_files(path)
+    return read_classifier_files(path)
+
+
+def read_lerobot_classifier_files(path: str | os.PathLike) -> dict:
+    """RewardClassifier's keyword arguments from a LeRobot reward-classifier directory. LeRobot
+    keeps no decision threshold (its env config has one): the config's (or hiljax's saved one,
+    for a directory hiljax exported) is used."""
+    directory = Path(path)
+    try:
+        pretrained = read_classifier_pretrained(directory)
+        config = from_dict(ClassifierConfig, pretrained.config_fields, "LeRobot classifier")
+    except (LayoutError, ConfigError) as exc:
+        raise ClassifierFileError(f"{directory} (LeRobot reward classifier): {exc}") from exc
+    image_shapes = dict(pretrained.image_shapes)
+    # Checked against the JAX model's own shapes too (as hiljax's files are), not only the
+    # shapes the LeRobot tables expect: the two must never drift apart unnoticed.
+    trees = {"backbone": pretrained.backbone, "network": pretrained.params}
+    tensors = {f"{part}/{name}": v for part, tree in trees.items()
+               for name, v in traverse_util.flatten_dict(tree, sep="/").items()}
+    _check_shapes(tensors, _expected_shapes(config, image_shapes), directory / WEIGHTS_FILE)
+    return {"config": config, "backbone_params": pretrained.backbone,
+            "params": pretrained.params, "image_shapes": image_shapes,
+            "threshold": config.threshold, "metrics": {}}
+
+
+def export_classifier_to_lerobot(classifier_path: str | os.PathLike, out_dir: str | os.PathLike,
+                                 overwrite: bool = False) -> Path:
+    """Write the classifier saved in `classifier_path` (hiljax's, or a LeRobot one) as a LeRobot
+    0.4 reward-classifier directory `out_dir`, which LeRobot's `Classifier.from_pretrained`
+    loads. Refuses to replace an existing config.json unless `overwrite`. Returns `out_dir`.
+    Raises LayoutError (a ValueError) for a classifier LeRobot cannot express: a backbone
+    other than resnet10, or images whose feature map is not LeRobot's hard-coded 4x4."""
+    out = Path(out_dir)
+    if (out / CONFIG_FILE).exists() and not overwrite:
+        raise FileExistsError(f"{out} already holds a {CONFIG_FILE}; pass overwrite=True")
+    parts = read_classifier_dir(classifier_path)
+    # The saved threshold travels in hiljax's config (hiljax_classifier.json).
+    config = dataclasses.replace(parts["config"], threshold=parts["threshold"])
+    return write_classifier_pretrained(out, to_dict(config), jax.device_get(parts["params"]),
+                                       jax.device_get(parts["backbone_params"]),
+                                       parts["image_shapes"])
 
 
 def _read_document(path: Path) -> dict:

@@ -1,6 +1,6 @@
 """A trained reward classifier as a plain callable: observation dict -> P(success).
 
-    clf = load_classifier("outputs/classifier")          # hiljax.classifier.io
+    clf = load_classifier("outputs/classifier")          # hiljax's or LeRobot's directory
     p = clf(observation)          # float; observation["observation.images.front"]: (H, W, 3) uint8
     env = RewardWrapper(env, clf, threshold=clf.threshold)
 
@@ -22,7 +22,7 @@ import numpy as np
 
 from .config import ClassifierConfig, compiled_view
 from .features import backbone_features, pad_batch
-from .io import read_classifier_files, write_classifier_files
+from .io import read_classifier_dir, write_classifier_files
 from .model import class_probabilities, make_network
 
 PREDICT_BATCH = 32  # frames per jitted call in predict_proba (the last batch is padded)
@@ -136,5 +136,6 @@ def save_classifier(classifier: RewardClassifier, path: str | os.PathLike,
 
 
 def load_classifier(path: str | os.PathLike) -> RewardClassifier:
-    """The classifier saved in directory `path`, ready to call on observations."""
-    return RewardClassifier(**read_classifier_files(path))
+    """The classifier saved in directory `path`, ready to call on observations: one hiljax
+    saved, or a LeRobot 0.4 reward classifier (its pretrained_model directory)."""
+    return RewardClassifier(**read_classifier_dir(path))
