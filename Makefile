@@ -2,7 +2,8 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-export JAX_PLATFORMS ?= cpu
+# JAX's device: the tests run on the CPU; a run's learner takes the GPU when JAX has one
+# (learner.device, default auto) and its actors stay on the CPU.
 # MuJoCo cameras render offscreen through EGL (Debian: libegl1 libgl1-mesa-dri).
 export MUJOCO_GL ?= egl
 
@@ -23,7 +24,7 @@ train: install
 	$(PY) -m hiljax.train output_dir=$(RUN_DIR) $(TRAIN_ARGS)
 
 test: install
-	$(PY) -m pytest -q
+	JAX_PLATFORMS=cpu $(PY) -m pytest -q
 
 bench: install
 	$(PY) benchmarks/learner_throughput.py

@@ -24,26 +24,32 @@ def _fmt(x, width: int, digits: int = 2) -> str:
 def print_report(results: dict) -> None:
     ok = {n: r for n, r in results.items() if "error" not in r}
     print()
-    print(f"hiljax learner throughput - JAX {jax.__version__} on {jax.default_backend()}, "
+    device = next((r["device"] for r in ok.values() if "device" in r), jax.default_backend())
+    print(f"hiljax learner throughput - JAX {jax.__version__} on {device}, "
           f"{os.cpu_count()} cores, {platform.processor() or platform.machine()}")
-    print("steps/s = UTD rounds/s (utd_ratio 2); grad/s = critic updates/s = steps/s x 2; "
-          "speed-up and goal use sample+update")
-    head = (f"{'config':<10}{'batch':>6}{'compile s':>10}{'1st call s':>11}{'upd-only':>10}"
-            f"{'smp+upd':>10}{'grad/s':>9}{'ref':>8}{'speed-up':>9}{'goal':>7}{'met':>5}"
-            f"{'peak RSS MB':>12}{'B/transition':>13}")
+    print("steps/s = UTD rounds/s (utd_ratio 2); loop = hiljax's learner loop (prefetch, donated "
+          "rounds, host buffer); dev-buf = the same sampling from the buffer's device copy;")
+    print("speed-up (loop / LeRobot) and goal use the loop; %peak = update-only GFLOP/s / "
+          "measured f32 matmul GFLOP/s")
+    head = (f"{'config':<10}{'batch':>6}{'compile s':>10}{'upd-only':>10}{'smp+upd':>10}"
+            f"{'loop':>9}{'dev-buf':>9}{'LeRobot':>9}{'speed-up':>9}{'goal':>7}{'met':>5}"
+            f"{'%peak':>7}{'peak RSS MB':>12}")
     print(head)
     print("-" * len(head))
     for name, r in results.items():
         if "error" in r:
             print(f"{name:<10} FAILED: {r['error']}")
             continue
+        device_loop = r.get("learner_loop_device_buffer", {}).get("steps_per_s")
         print(f"{name:<10}{r['batch_size']:>6}{_fmt(r['compile_s'], 10, 1)}"
-              f"{_fmt(r['first_call_s'], 11, 1)}{_fmt(r['update_only']['steps_per_s'], 10)}"
+              f"{_fmt(r['update_only']['steps_per_s'], 10)}"
               f"{_fmt(r['sample_update']['steps_per_s'], 10)}"
-              f"{_fmt(r['sample_update']['grad_updates_per_s'], 9)}"
-              f"{_fmt(r['reference_steps_per_s'], 8, 3)}{_fmt(r['speedup'], 8)}x"
+              f"{_fmt(r['learner_loop']['steps_per_s'], 9)}{_fmt(device_loop, 9)}"
+              f"{_fmt(r.get('reference_steps_per_s'), 9, 3)}{_fmt(r.get('speedup'), 8)}x"
               f"{_fmt(r['goal_steps_per_s'], 7, 0)}{_fmt(r['goal_met'], 5)}"
-              f"{_fmt(r['peak_rss_mb'], 12, 0)}{_fmt(r['buffer']['bytes_per_transition'], 13, 0)}")
+              f"{_fmt(100 * r['peak_fraction'], 7, 0)}{_fmt(r['peak_rss_mb'], 12, 0)}")
+    for name, r in ok.items():
+        print(f"{name:<10} LeRobot figure: {r.get('reference_source', '-')}")
     print_breakdown(ok)
     print_features(ok)
     print_notes(ok)

@@ -1,18 +1,27 @@
 #!/usr/bin/env python
-"""Learner throughput: SAC UTD rounds per second on CPU, and where the time of a round goes.
+"""Learner throughput: SAC UTD rounds per second on whatever device JAX has, and where the time
+of a round goes.
 
-    python benchmarks/learner_throughput.py                      # every config (~6-8 min)
+    python benchmarks/learner_throughput.py                      # every config (~6-8 min on CPU)
     python benchmarks/learner_throughput.py --quick --configs state,cached64
-    python benchmarks/learner_throughput.py --json-only | tail -1 | jq .state.sample_update
+    python benchmarks/learner_throughput.py --device gpu --configs state,image256
+    python benchmarks/learner_throughput.py --reference-python ../lrenv/bin/python  # + LeRobot
+    python benchmarks/learner_throughput.py --json-only | tail -1 | jq .state.learner_loop
 
-For each config it prints the compile time, steady-state UTD rounds/s ("steps/s", the unit of
-the reference's figures) and critic gradient updates/s (rounds/s * utd_ratio), each the median
-of several windows, measured two ways:
-  * sample+update: the learner's loop - `ReplayBuffer.sample(B, rng, num_batches=utd_ratio)`
-    (numpy, host) then `agent.update(batch)` on the numpy batch (the transfer is inside the
-    call, as in the learner). JAX dispatch is asynchronous, so sampling the next batch overlaps
-    the previous round's compute; the goals are judged on this figure.
-  * update-only: `agent.update` on one fixed batch already on the device (the learner's ceiling).
+For each config it prints the device, the compile time, steady-state UTD rounds/s ("steps/s",
+the unit of the reference's figures) and critic gradient updates/s (rounds/s * utd_ratio), each
+the median of several windows, measured three ways:
+  * learner loop: hiljax.learner.Learner's own loop (`train_round`: the next batch sampled by
+    `sample_mixed` and put on the device by the prefetch thread while the round runs, the
+    round's agent buffers donated, no sync per round, the loop's bookkeeping) - the real figure;
+    the speed-ups and goals are judged on it.
+  * sample+update: the serial loop - `ReplayBuffer.sample` (numpy, host) then `agent.update`
+    on the numpy batch (the transfer inside the call), one after the other.
+  * update-only: `agent.update` on one fixed batch already on the device (the ceiling).
+LeRobot's learner is measured IN THE SAME RUN when `--reference-python` names an interpreter
+that imports lerobot (a separate environment: never a hiljax dependency; see
+benchmarks/lerobot_reference.py); otherwise the figures recorded on this machine class are shown,
+labelled "recorded".
 plus peak RSS, the replay buffer's bytes per transition (capacity 2000, 100-step episodes,
 wrapped once: the steady state), a breakdown of one round from separately jitted pieces, XLA's
 FLOP count and the achieved GFLOP/s (against a measured f32 matmul rate of this machine).
@@ -34,17 +43,16 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
-
-os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 import jax
 import jax.monitoring
 import jax.numpy as jnp
 import numpy as np
-from _learner_report import print_report  # noqa: E402  (benchmarks/ is on sys.path)
-from _timing import (  # noqa: E402
+from _learner_report import print_report
+from _timing import (
     CompileWatch,
     OtherCpu,
     block,
@@ -57,9 +65,12 @@ from _timing import (  # noqa: E402
 from tqdm import tqdm
 
 from hiljax.agents import sac
-from hiljax.config import CriticNetworkConfig, SACConfig
+from hiljax.config import ActorLearnerConfig, CriticNetworkConfig, LearnerConfig, SACConfig
+from hiljax.learner import Learner as HiljaxLearner
 from hiljax.networks.augment import random_shift_nd
+from hiljax.run.device import describe, select_learner_device
 from hiljax.storage.buffer import ReplayBuffer
+from transport.factory import make_learner_transport
 
 log = logging.getLogger("learner_throughput")
 
@@ -77,7 +88,9 @@ class Case:
     batch_size: int
     images: bool = False
     cached: bool = False  # cache_backbone_features: the buffer stores (4, 4, 512) features
-    reference: float = 0.0  # LeRobot's PyTorch learner, steps/s, this machine class, 2 threads
+    # LeRobot's PyTorch learner, steps/s, RECORDED on this machine class (2 threads); shown
+    # labelled as recorded unless --reference-python measures it in the same run.
+    reference: float = 0.0
     goal: float | None = None
     windows: int = 5  # update-only windows
     sample_windows: int = 3  # sample+update windows
@@ -179,12 +192,42 @@ def naive_bytes_per_transition(buffer: ReplayBuffer) -> int:
 
 
 class Learner:
-    """Holds the evolving agent; runs rounds the two ways the learner could."""
+    """Holds the evolving agent; runs rounds the three ways above."""
 
     def __init__(self, agent, buffer: ReplayBuffer, device_batch: dict, rng):
         self.agent, self.buffer, self.device_batch, self.rng = agent, buffer, device_batch, rng
         self.metrics: dict = {}
         self.batch_size = agent.config.batch_size
+        self.real: dict[str, HiljaxLearner] = {}
+
+    def start_real_loop(self, run_dir: str, storage: str) -> None:
+        """hiljax's Learner on a copy of the agent (its rounds donate their buffers) and the
+        same filled buffer (`storage` "device": sampled from its copy on the device), its
+        pipeline running (prefetch thread, ingest thread)."""
+        config = dataclasses.replace(self.agent.config, storage_device=storage)
+        learner_config = LearnerConfig(
+            policy=config, output_dir=os.path.join(run_dir, storage), transport="inproc",
+            log_freq=10**9,
+            save_freq=10**9, actor_learner_config=ActorLearnerConfig(
+                policy_parameters_push_frequency=10**9))
+        transport = make_learner_transport("inproc").start()
+        offline = ReplayBuffer(16, self.buffer.observation_spec, self.buffer.action_dim)
+        real = HiljaxLearner(learner_config, transport, jax.tree.map(lambda x: x.copy(),
+                             self.agent), self.buffer, offline, np.random.default_rng(1))
+        real.start_pipeline(prefetch=2)
+        self.real[storage] = real
+        self.learner_loop(2, storage)  # compiles the donated round (and the device gather)
+
+    def stop_real_loops(self) -> None:
+        for real in self.real.values():
+            real.close()
+            real.transport.stop()
+
+    def learner_loop(self, rounds: int, storage: str = "cpu") -> None:
+        real = self.real[storage]
+        for _ in range(rounds):
+            real.train_round()
+        block(real.agent)
 
     def update_only(self, rounds: int) -> None:
         for _ in range(rounds):
@@ -323,6 +366,7 @@ def run_case(case: Case, args: argparse.Namespace) -> dict:
     others = OtherCpu()
     result: dict = {"batch_size": case.batch_size, "utd_ratio": UTD_RATIO,
                     "images": case.images, "cache_backbone_features": case.cached,
+                    "device": describe(jax.devices()[0]), "jax": jax.__version__,
                     "machine_matmul_gflops": matmul_gflops()}
     config = make_config(case)
     agent = sac.SACAgent.create(config, jax.random.key(0))
@@ -363,12 +407,20 @@ def run_case(case: Case, args: argparse.Namespace) -> dict:
                                + compiled["trace_lower_s"])
     if round_s <= 1.0:
         learner.sample_update(1)  # first call with numpy inputs (no recompile expected)
+    run_dir = tempfile.mkdtemp(prefix="hiljax_bench_")
+    modes = {"update_only": (learner.update_only, case.windows),
+             "sample_update": (learner.sample_update, case.sample_windows)}
+    for storage in args.storage:
+        learner.start_real_loop(run_dir, storage)
+        mode = "learner_loop" if storage == "cpu" else "learner_loop_device_buffer"
+        modes[mode] = (functools.partial(learner.learner_loop, storage=storage),
+                       case.sample_windows)
     mark = watch.mark()
-    result.update(measure_rates(
-        {"update_only": (learner.update_only, case.windows),
-         "sample_update": (learner.sample_update, case.sample_windows)},
-        case.window_seconds, round_s, case.name, show_bar))
-    for mode in ("update_only", "sample_update"):
+    try:
+        result.update(measure_rates(modes, case.window_seconds, round_s, case.name, show_bar))
+    finally:
+        learner.stop_real_loops()
+    for mode in modes:
         log.info("%-9s %-13s %8.3f steps/s", case.name, mode, result[mode]["steps_per_s"])
     result["recompiles_during_timing"] = watch.since(mark)["num_compiles"]
     result["metrics_finite"] = bool(all(np.isfinite(np.asarray(v)).all()
@@ -376,7 +428,7 @@ def run_case(case: Case, args: argparse.Namespace) -> dict:
 
     if args.trace:
         trace_dir = os.path.join(args.trace, case.name)
-        with jax.profiler.trace(trace_dir):
+        with jax.profiler.trace(trace_dir, create_perfetto_trace=True):
             learner.update_only(3)
         result["trace_dir"] = trace_dir
 
@@ -395,18 +447,53 @@ def run_case(case: Case, args: argparse.Namespace) -> dict:
 
 
 def finish(result: dict, case: Case) -> None:
-    """Derived figures: speed-ups, goals, achieved GFLOP/s."""
-    smp = result["sample_update"]["steps_per_s"]
+    """Derived figures: achieved GFLOP/s and the share of the measured matmul rate, goals. The
+    speed-ups against LeRobot are added by `compare` (measured or recorded)."""
+    loop = result["learner_loop"]["steps_per_s"]
     upd = result["update_only"]["steps_per_s"]
-    result["reference_steps_per_s"] = case.reference
-    result["speedup"] = smp / case.reference
-    result["speedup_update_only"] = upd / case.reference
     result["goal_steps_per_s"] = case.goal
-    result["goal_met"] = None if case.goal is None else bool(smp >= case.goal)
+    result["goal_met"] = None if case.goal is None else bool(loop >= case.goal)
     pieces = result.get("breakdown", {})
     gflop = pieces.get("sum_gflop") or result["xla_round"]["gflop"]
     result["gflop_per_round"] = gflop
     result["achieved_gflops"] = gflop * upd
+    result["achieved_gflops_loop"] = gflop * loop
+    peak = result["machine_matmul_gflops"]
+    result["peak_fraction"] = result["achieved_gflops"] / peak
+    result["peak_fraction_loop"] = result["achieved_gflops_loop"] / peak
+
+
+def compare(results: dict, reference: dict | None) -> None:
+    """Speed-ups against LeRobot: measured in this run when `reference` has the config, else
+    against the recorded figure, and the result says which."""
+    for name, result in results.items():
+        if "error" in result:
+            continue
+        measured = (reference or {}).get(name, {}).get("steps_per_s")
+        if measured:
+            ref, source = measured, f"measured in this run ({reference[name]['label']})"
+        else:
+            ref, source = CASES[name].reference, ("recorded (LeRobot 0.4 on this machine class, "
+                                                  "2 threads; not measured in this run)")
+        result["reference_steps_per_s"] = ref
+        result["reference_source"] = source
+        result["speedup"] = result["learner_loop"]["steps_per_s"] / ref if ref else None
+        result["speedup_update_only"] = result["update_only"]["steps_per_s"] / ref if ref else None
+
+
+def measure_reference(python: str, names: list[str], args: argparse.Namespace) -> dict:
+    """LeRobot's learner, run by benchmarks/lerobot_reference.py under `python` (its own
+    environment), for the configs it supports; {} when it cannot run."""
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lerobot_reference.py")
+    command = [python, script, "--configs", ",".join(names), "--device", args.reference_device]
+    command += ["--quick"] if args.quick else []
+    proc = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=False)
+    lines = [line for line in proc.stdout.splitlines() if line.strip()]
+    if proc.returncode != 0 or not lines:
+        log.warning("LeRobot reference did not run (exit %s): recorded figures are shown",
+                    proc.returncode)
+        return {}
+    return json.loads(lines[-1])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -419,8 +506,10 @@ def run_worker(name: str, args: argparse.Namespace) -> dict:
 
 
 def run_subprocess(name: str, args: argparse.Namespace) -> dict:
-    command = [sys.executable, os.path.abspath(__file__), "--worker", name, "--json-only"]
+    command = [sys.executable, os.path.abspath(__file__), "--worker", name, "--json-only",
+               "--device", args.device]
     command += ["--quick"] if args.quick else []
+    command += ["--storage", ",".join(args.storage)]
     command += ["--trace", args.trace] if args.trace else []
     command += ["--verbose"] if not args.json_only else []
     proc = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=False)
@@ -444,6 +533,16 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="write a jax.profiler trace of 3 rounds per config to DIR/<config>")
     parser.add_argument("--in-process", action="store_true",
                         help="run every config in this process (peak RSS is then cumulative)")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "gpu"),
+                        help="where JAX computes (auto: the accelerator when there is one)")
+    parser.add_argument("--storage", default="cpu,device",
+                        help="replay-buffer places for the learner-loop figure: cpu (host "
+                             "memory), device (a copy on the device), or both")
+    parser.add_argument("--reference-python", metavar="PYTHON",
+                        help="an interpreter that imports lerobot: measure LeRobot's learner in "
+                             "this run (else recorded figures are shown, labelled)")
+    parser.add_argument("--reference-device", default="cpu",
+                        help="torch device for the LeRobot reference (cpu, cuda)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--verbose", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -452,6 +551,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     if unknown or not names:
         parser.error(f"unknown config(s) {unknown}; choose from {','.join(CASES)}")
     args.names = names
+    args.storage = [x.strip() for x in args.storage.split(",") if x.strip()]
+    if "cpu" not in args.storage or set(args.storage) - {"cpu", "device"}:
+        parser.error("--storage: cpu, or cpu,device")
     return args
 
 
@@ -460,6 +562,7 @@ def main(argv=None) -> int:
     quiet = args.json_only and not args.verbose
     logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    select_learner_device(args.device)
     if args.worker:
         print(json.dumps({args.worker: run_worker(args.worker, args)}))
         return 0
@@ -468,6 +571,9 @@ def main(argv=None) -> int:
         log.info("running %s%s", name, " (quick)" if args.quick else "")
         results[name] = (run_worker(name, args) if args.in_process
                          else run_subprocess(name, args))
+    reference = (measure_reference(args.reference_python, args.names, args)
+                 if args.reference_python else None)
+    compare(results, reference)
     if not args.json_only:
         print_report(results)
     print(json.dumps(results))

@@ -83,6 +83,7 @@ class ActorLearnerConfig:
     queue_get_timeout: float = 2.0
 
 
+LEARNER_DEVICES = ("auto", "cpu", "gpu")
 # How a ResNet10 sees pixels (SACConfig / ClassifierConfig.image_normalization).
 IMAGE_NORMALIZATIONS = ("imagenet", "none")
 
@@ -148,6 +149,10 @@ class SACConfig:
     online_ratio: float = 0.5  # share of each batch from the online buffer when offline data exists
     online_step_before_learning: int = 100
     online_steps: int = 1_000_000
+    # Where the learner samples from (LeRobot's name): "cpu" (host memory, batches copied to the
+    # device each round) or "device" (a copy on the learner's device, sampled there; "cuda" and
+    # "gpu" mean the same). Saved and restored the same way either way.
+    storage_device: str = "cpu"
     seed: int = 0
 
     def __post_init__(self):
@@ -181,6 +186,10 @@ class SACConfig:
                 f"got {self.image_normalization!r}")
         require(0.0 < self.layer_norm_eps < 1.0, f"layer_norm_eps must be in (0, 1), "
                                                  f"got {self.layer_norm_eps}")
+        storage = {"cpu": "cpu", "device": "device", "cuda": "device", "gpu": "device"}
+        require(self.storage_device in storage,
+                f"storage_device must be cpu or device, got {self.storage_device!r}")
+        object.__setattr__(self, "storage_device", storage[self.storage_device])
         require(
             self.vision_encoder_name in (None, "resnet10", "cnn"),
             f"vision_encoder_name must be null, 'cnn' or 'resnet10', got {self.vision_encoder_name!r}",
@@ -238,9 +247,22 @@ class LearnerConfig:
     # Also publish parameters the way LeRobot's learner does, so stock LeRobot actors act with
     # this learner's policy. null -> on for the grpc transport (the one LeRobot's actor speaks).
     publish_lerobot_parameters: bool | None = None
+    # Where the learner computes: "auto" (the accelerator when JAX has one, else the CPU),
+    # "cpu", or "gpu" (an error when there is none). Actors always act on the CPU.
+    device: str = "auto"
+    # Batches sampled and put on the device ahead of the round that uses them (0: sample on the
+    # loop's thread). Episodes are always ingested on a thread of their own by `run`.
+    prefetch_batches: int = 2
+    # Split every round's batch rows over all local devices (jax.sharding: parameters
+    # replicated, rows sharded, still one jitted round; XLA sums the gradients). The results
+    # equal one device's to float tolerance; policy.batch_size must divide by the device count.
+    data_parallel: bool = False
 
     def __post_init__(self):
         require_transport(self.transport)
+        require(self.device in LEARNER_DEVICES,
+                f"device must be one of {LEARNER_DEVICES}, got {self.device!r}")
+        require(self.prefetch_batches >= 0, "prefetch_batches must be >= 0")
         for name in ("save_freq", "log_freq", "keep_checkpoints"):
             require(getattr(self, name) >= 1, f"{name} must be >= 1")
         require(self.max_payload_mb > 0, "max_payload_mb must be > 0")

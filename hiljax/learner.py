@@ -18,11 +18,14 @@ import time
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from tqdm import tqdm
 
 from hiljax import wire
+from hiljax.agents.device_buffer import DeviceReplay
 from hiljax.agents.sac import SACAgent, backbone_features, observation_spec
+from hiljax.agents.sharding import batch_sharding, check_batch_size, make_mesh, replicate
 from hiljax.config import ConfigError, LearnerConfig, SACConfig, to_dict
 from hiljax.interop.lerobot_sac import push_state_dicts
 from hiljax.run.checkpoint import (
@@ -32,7 +35,9 @@ from hiljax.run.checkpoint import (
     rng_state,
     save_checkpoint,
 )
+from hiljax.run.device import select_learner_device
 from hiljax.run.metrics import MetricsLogger
+from hiljax.run.pipeline import BackgroundLoop, BatchPrefetcher, Tracer
 from hiljax.storage.buffer import ReplayBuffer, sample_mixed
 from hiljax.transition import TransitionBatch
 from transport import lerobot_codec
@@ -46,8 +51,15 @@ class Learner:
     def __init__(self, config: LearnerConfig, transport: LearnerTransport, agent: SACAgent,
                  online: ReplayBuffer, offline: ReplayBuffer, rng: np.random.Generator,
                  counters: dict | None = None):
-        self.config, self.transport, self.agent = config, transport, agent
+        self.config, self.transport = config, transport
         self.online, self.offline, self.rng = online, offline, rng
+        # Data-parallel: the agent replicated on every local device, batch rows split.
+        self._mesh = make_mesh() if config.data_parallel else None
+        if self._mesh is not None:
+            check_batch_size(config.policy.batch_size, self._mesh)
+            agent = replicate(agent, self._mesh)
+            log.info("data-parallel over %d devices", self._mesh.devices.size)
+        self.agent = agent
         # episodes: episode statistics received; transition_payloads: episodes or, when actors
         # stream, parts of episodes.
         self.counters = {"transitions": 0, "transition_payloads": 0, "episodes": 0,
@@ -59,7 +71,19 @@ class Learner:
         self._last_push = -float("inf")
         self._pushed_step = -1
         self._max_bytes = int(config.max_payload_mb * 2**20)
-        self._round_times: list[float] = []
+        # The device's step counter mirrored on the host: reading agent.step would wait for the
+        # round in flight, every round.
+        self._host_step = int(agent.step)
+        self._window = (self._host_step, time.perf_counter())  # for rounds/s between log lines
+        self._rounds_per_s = self._batch_wait_ms = self._batch_wait_s = 0.0
+        # A copy of the frozen backbone that no round ever donates: the ingest thread computes
+        # cached features with it while rounds run.
+        self._frozen = jax.tree.map(jnp.array, agent.frozen_backbone_parameters())
+        # What rounds sample from: the host buffers, or their copies on the device.
+        self._sources = self._sample_sources(config.policy.storage_device)
+        self._prefetch: BatchPrefetcher | None = None
+        self._ingest_loop: BackgroundLoop | None = None
+        self._donate = False
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -122,23 +146,66 @@ class Learner:
         return inserted
 
     def _prepare(self, batch: TransitionBatch) -> TransitionBatch:
-        return buffer_batch(self.config.policy, self.agent.params, batch)
+        return buffer_batch(self.config.policy, {"backbone": self._frozen, "critic": {}}, batch)
 
     # ------------------------------------------------------------------ train
     @property
     def ready_to_learn(self) -> bool:
         return len(self.online) >= max(1, self.config.policy.online_step_before_learning)
 
+    @property
+    def rounds_per_s(self) -> float:
+        """UTD rounds per second between the last two metric lines."""
+        return self._rounds_per_s
+
+    @property
+    def step_count(self) -> int:
+        """UTD rounds done (dispatched), without waiting for the device."""
+        return self._host_step
+
+    def _sample_sources(self, storage_device: str) -> tuple:
+        if storage_device != "device":
+            return self.online, self.offline
+        needed = self.online.nbytes + self.offline.nbytes
+        device = jax.devices()[0]
+        limit = (device.memory_stats() or {}).get("bytes_limit")
+        if limit and needed > 0.8 * limit:
+            raise ConfigError(f"storage_device=device: the buffers need {needed / 2**30:.1f} GiB, "
+                              f"{device.device_kind} has {limit / 2**30:.1f} GiB; lower the "
+                              "buffer capacities or use storage_device=cpu")
+        log.info("replay buffers mirrored on %s (%.2f GiB)", device.device_kind, needed / 2**30)
+        return DeviceReplay(self.online), DeviceReplay(self.offline)
+
+    def _sample(self) -> dict:
+        policy = self.config.policy
+        online, offline = self._sources
+        return sample_mixed(online, offline, policy.batch_size, self.rng,
+                            policy.online_ratio, num_batches=policy.utd_ratio)
+
+    @property
+    def _batch_sharding(self):
+        """Where a round's batch goes: rows split over the mesh, or the default device."""
+        return batch_sharding(self._mesh) if self._mesh is not None else None
+
+    def _sample_placed(self) -> dict:
+        batch = self._sample()
+        sharding = self._batch_sharding
+        return batch if sharding is None else jax.device_put(batch, sharding)
+
     def train_round(self) -> dict | None:
+        """Dispatch one UTD round. The device runs it asynchronously: metrics are read (and the
+        loop waits for the device) only every log_freq rounds."""
         if not self.ready_to_learn:
             return None
-        policy = self.config.policy
-        started = time.perf_counter()
-        batch = sample_mixed(self.online, self.offline, policy.batch_size, self.rng,
-                             policy.online_ratio, num_batches=policy.utd_ratio)
-        self.agent, metrics = self.agent.update(batch)
-        step = int(self.agent.step)  # also waits for the round: the timing below is honest
-        self._round_times = (self._round_times + [time.perf_counter() - started])[-50:]
+        waited = time.perf_counter()
+        with jax.profiler.TraceAnnotation("learner: next batch"):
+            batch = (self._prefetch.next() if self._prefetch is not None
+                     else self._sample_placed())
+        self._batch_wait_s += time.perf_counter() - waited
+        with jax.profiler.TraceAnnotation("learner: dispatch round"):
+            self.agent, metrics = self.agent.update(batch, donate=self._donate)
+        self._host_step += 1
+        step = self._host_step
         if step % self.config.log_freq == 0:
             self.metrics.log("train", step, self._summary(metrics))
         if step % self.config.save_freq == 0:
@@ -146,16 +213,24 @@ class Learner:
         return metrics
 
     def _summary(self, metrics: dict) -> dict:
-        values = {k: float(v) for k, v in jax.device_get(metrics).items()}
+        values = {k: float(v) for k, v in jax.device_get(metrics).items()}  # waits for the round
+        steps, since = self._window
+        now = time.perf_counter()
+        if self._host_step > steps:
+            rounds = self._host_step - steps
+            self._rounds_per_s = rounds / max(now - since, 1e-9)
+            # Time the loop waited for its batch: > 0 means sampling, not the device, is the limit.
+            self._batch_wait_ms = 1000 * self._batch_wait_s / rounds
+            self._window, self._batch_wait_s = (self._host_step, now), 0.0
         return {**values, "buffer_online": len(self.online), "buffer_offline": len(self.offline),
-                "steps_per_s": len(self._round_times) / max(sum(self._round_times), 1e-9),
+                "steps_per_s": self._rounds_per_s, "batch_wait_ms": self._batch_wait_ms,
                 **self.counters}
 
     # ------------------------------------------------------------------ parameters
     def push_parameters(self, force: bool = False) -> bool:
         """Publish the newest actor parameters if the push period passed and they changed."""
         period = self.config.actor_learner_config.policy_parameters_push_frequency
-        step = int(self.agent.step)
+        step = self._host_step
         now = time.monotonic()
         if not force and (now - self._last_push < period or step == self._pushed_step):
             return False
@@ -178,7 +253,7 @@ class Learner:
         (the frozen backbone included: LeRobot's actor loads it strictly; converted once)."""
         if not hasattr(self, "_lerobot_cache"):
             self._lerobot_cache: dict = {}
-            self._frozen_numpy = jax.device_get(self.agent.frozen_backbone_parameters())
+            self._frozen_numpy = jax.device_get(self._frozen)
             policy = self.config.policy
             if policy.image_keys and policy.image_normalization == "imagenet":
                 log.warning("stock LeRobot actors (0.4) feed their ResNet10 [0, 1] pixels, this "
@@ -192,7 +267,7 @@ class Learner:
         """The frozen backbone is not sent (it never changes): actors rebuild it from the same
         config (seed or pretrained file) and check this digest before acting with it."""
         if not hasattr(self, "_backbone_digest"):
-            frozen = self.agent.frozen_backbone_parameters()
+            frozen = jax.device_get(self._frozen)
             self._backbone_digest = wire.tree_digest(frozen) if frozen else None
         return {"frozen_backbone_sha256": self._backbone_digest}
 
@@ -207,12 +282,37 @@ class Learner:
                                extra=extra, keep=self.config.keep_checkpoints)
 
     def close(self) -> None:
+        self.stop_pipeline()
         self.metrics.close()
 
     # ------------------------------------------------------------------ loop
+    def start_pipeline(self, prefetch: int = 2) -> None:
+        """From now on: episodes are ingested on their own thread, the next `prefetch` batches
+        are sampled and put on the device while a round runs, and each round's agent buffers
+        are donated to the next (no second copy of the parameters and optimiser states).
+        `step()` then only trains and pushes. Without it, `step()` does everything in turn."""
+        self._donate = True
+        self._ingest_loop = BackgroundLoop(lambda: self.ingest(timeout=0.05), "ingest")
+        if prefetch > 0:
+            self._prefetch = BatchPrefetcher(
+                lambda: self._sample() if self.ready_to_learn else None, depth=prefetch,
+                sharding=self._batch_sharding)
+
+    def stop_pipeline(self) -> None:
+        for part in (self._prefetch, self._ingest_loop):
+            if part is not None:
+                part.close()
+        self._prefetch = self._ingest_loop = None
+
     def step(self) -> dict | None:
-        """One pass of the loop: ingest, maybe train one round, maybe push."""
-        self.ingest(timeout=0.0 if self.ready_to_learn else 0.05)
+        """One pass of the loop: ingest (unless a thread does), maybe train one round, maybe
+        push."""
+        if self._ingest_loop is None:
+            self.ingest(timeout=0.0 if self.ready_to_learn else 0.05)
+        else:
+            self._ingest_loop.check()
+            if not self.ready_to_learn:
+                time.sleep(0.02)  # the ingest thread fills the buffer meanwhile
         metrics = self.train_round()
         self.push_parameters(force=self._pushed_step < 0 and metrics is not None)
         return metrics
@@ -286,20 +386,27 @@ def fill_offline_buffer(buffer: ReplayBuffer, config: LearnerConfig, params: dic
     return dataset.num_frames
 
 
-def run(learner: Learner, stop, max_steps: int | None = None, status_every_s: float = 10.0):
+def run(learner: Learner, stop, max_steps: int | None = None, status_every_s: float = 10.0,
+        trace: Tracer | None = None):
     """Loop until `stop` is set (or `max_steps` rounds); checkpoint on the way out."""
     last_status = time.monotonic()
+    learner.start_pipeline(learner.config.prefetch_batches)
     try:
         while not stop.is_set():
             learner.step()
-            if max_steps is not None and int(learner.agent.step) >= max_steps:
+            if trace is not None:
+                trace.at_round(learner.step_count)
+            if max_steps is not None and learner.step_count >= max_steps:
                 break
             if time.monotonic() - last_status > status_every_s:
                 last_status = time.monotonic()
                 log.info("step %d | online %d offline %d | episodes %d | %.1f rounds/s",
-                         int(learner.agent.step), len(learner.online), len(learner.offline),
-                         learner.counters["episodes"], learner._summary({})["steps_per_s"])
+                         learner.step_count, len(learner.online), len(learner.offline),
+                         learner.counters["episodes"], learner.rounds_per_s)
     finally:
+        if trace is not None:
+            trace.stop()
+        learner.stop_pipeline()  # no episode arrives half-way through the checkpoint
         path = learner.save()
         log.info("stopped at step %d; checkpoint %s", int(learner.agent.step), path)
 
@@ -328,6 +435,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resume", action="store_true", help="continue the run in output_dir")
     parser.add_argument("--max-steps", type=int, help="stop after this many UTD rounds")
     parser.add_argument("--dataset", help="a LeRobot v3 dataset directory for the offline buffer")
+    parser.add_argument("--trace", metavar="DIR", help="write a profiler trace of --trace-rounds "
+                        "rounds (after --trace-after) to DIR (Perfetto / TensorBoard)")
+    parser.add_argument("--trace-after", type=int, default=20, help="rounds before the trace "
+                        "starts (compilation and warm-up stay out of it)")
+    parser.add_argument("--trace-rounds", type=int, default=50)
     args, overrides = parser.parse_known_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     if args.transport:
@@ -337,6 +449,11 @@ def main(argv: list[str] | None = None) -> int:
         config = dataclasses.replace(config, resume=True)
     if args.dataset:
         config = dataclasses.replace(config, dataset=args.dataset)
+    try:  # before JAX first computes: the backend is chosen then
+        select_learner_device(config.device)
+    except ConfigError as error:
+        log.error("cannot start the learner: %s", error)
+        return 2
 
     network = config.actor_learner_config
     transport = make_learner_transport(
@@ -356,7 +473,8 @@ def main(argv: list[str] | None = None) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     try:
-        run(learner, stop, args.max_steps)
+        trace = Tracer(args.trace, args.trace_after, args.trace_rounds) if args.trace else None
+        run(learner, stop, args.max_steps, trace=trace)
     finally:
         learner.close()
         transport.stop()

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import signal
 import subprocess
 import sys
@@ -23,6 +22,7 @@ import time
 from collections import deque
 from pathlib import Path
 
+from hiljax.run.device import process_env
 from hiljax.run.train_config import TrainConfig, load_train_config, save_train_config
 from transport.factory import NETWORK_KINDS
 
@@ -85,7 +85,9 @@ class Supervisor:
         self.address: str | None = None
 
     def _spawn(self, module: str, name: str, *args: str) -> subprocess.Popen:
-        env = {**os.environ, "JAX_PLATFORMS": os.environ.get("JAX_PLATFORMS", "cpu")}
+        # The learner on the accelerator when there is one, actors on the CPU (hiljax.run.device)
+        role = "learner" if module == "hiljax.learner" else "actor"
+        env = process_env(role, self.config.learner.device)
         logfile = open(self.logs / f"{name}.log", "a")
         return subprocess.Popen([sys.executable, "-m", module, "--config", str(self.config_path),
                                  *args], stdout=logfile, stderr=subprocess.STDOUT, env=env)

@@ -37,7 +37,7 @@ LAYERS: dict[str, set[str]] = {
     "hiljax.interop": {"hiljax.config", "hiljax.storage"},
     "hiljax.wire": {"hiljax.transition", "transport"},
     "hiljax.networks": {"hiljax.config", "hiljax.storage", "hiljax.interop"},
-    "hiljax.agents": {"hiljax.config", "hiljax.networks", "hiljax.transition"},
+    "hiljax.agents": {"hiljax.config", "hiljax.networks", "hiljax.transition", "hiljax.storage"},
     "hiljax.classifier": {"hiljax.config", "hiljax.networks", "hiljax.storage", "hiljax.datasets",
                           "hiljax.interop"},
     "hiljax.policy": {"hiljax.config", "hiljax.agents", "hiljax.networks"},

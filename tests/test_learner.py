@@ -40,17 +40,22 @@ def episode(rng, length=10, interventions=(3, 4)):
     return wire.encode_episode(frames, steps)
 
 
-@pytest.fixture
-def pair(tmp_path):
-    config = learner_config(tmp_path)
+def open_pair(tmp_path, **policy):
+    """A learner over the in-process transport and an actor connected to it (a generator:
+    closes both after the yield)."""
     transport = make_learner_transport("inproc", push_frequency_s=0.0).start()
-    learner = Learner.create(config, transport)
+    learner = Learner.create(learner_config(tmp_path, **policy), transport)
     actor = make_actor_transport("inproc", transport.address)
     actor.ready(timeout=5)
     yield learner, actor
     learner.close()
     actor.close()
     transport.stop()
+
+
+@pytest.fixture
+def pair(tmp_path):
+    yield from open_pair(tmp_path)
 
 
 def test_ingest_train_push_and_log(pair):

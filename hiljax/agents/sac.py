@@ -74,7 +74,10 @@ class SACAgent(flax.struct.PyTreeNode):
         optimizers = make_optimizers(config)
         return cls(
             params=params,
-            target_params={"critic": params["critic"], "discrete_critic": params["discrete_critic"]},
+            # Copies, not the same arrays: a round that donates the agent's buffers must not
+            # find one buffer twice.
+            target_params=jax.tree.map(jnp.copy, {"critic": params["critic"],
+                                                  "discrete_critic": params["discrete_critic"]}),
             opt_states={name: optimizers[name].init(params[name]) for name in OPTIMISED},
             step=jnp.zeros((), jnp.int32),
             key=k_agent,
@@ -88,10 +91,14 @@ class SACAgent(flax.struct.PyTreeNode):
         shapes_only = dataclasses.replace(config, pretrained_vision_weights=None)
         return jax.eval_shape(lambda: cls.create(shapes_only, jax.random.key(0)))
 
-    def update(self, batch: dict) -> tuple[SACAgent, dict]:
-        """One UTD round. Every batch array has leading axes (utd_ratio, batch_size)."""
+    def update(self, batch: dict, donate: bool = False) -> tuple[SACAgent, dict]:
+        """One UTD round. Every batch array has leading axes (utd_ratio, batch_size).
+
+        `donate=True` hands this agent's device buffers to the round (the learner's loop: no
+        second copy of the parameters and optimiser states); the agent must not be used again.
+        """
         check_batch(self.config, batch)
-        return update_round(self, batch)
+        return (update_round_donated if donate else update_round)(self, batch)
 
     def actor_parameters(self) -> dict:
         """What an actor process needs to act: encoder, policy, gripper head, trained backbone.
@@ -248,6 +255,7 @@ def _update_round(agent: SACAgent, batch: dict) -> tuple[SACAgent, dict]:
 
 
 update_round = jax.jit(_update_round)
+update_round_donated = jax.jit(_update_round, donate_argnums=0)
 
 
 # ---------------------------------------------------------------------------------------------

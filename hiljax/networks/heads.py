@@ -1,5 +1,6 @@
 """Policy and critic heads. They take the encoder's latent features, never raw observations."""
 
+import math
 from collections.abc import Sequence
 
 import flax.linen as nn
@@ -8,7 +9,7 @@ import jax.numpy as jnp
 
 from .mlp import MLP
 
-_LOG_2 = jnp.log(2.0)
+_LOG_2 = math.log(2.0)  # a Python float: no JAX work at import (the backend is chosen later)
 
 
 class TanhGaussianPolicy(nn.Module):

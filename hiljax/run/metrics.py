@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from pathlib import Path
 
@@ -22,6 +23,7 @@ class MetricsLogger:
             else None
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self._jsonl = open(self.run_dir / "metrics.jsonl", "a", buffering=1)
+        self._lock = threading.Lock()  # the learner logs from its loop and its ingest thread
         self._events = None
         if tensorboard:
             try:
@@ -33,14 +35,16 @@ class MetricsLogger:
 
     def log(self, kind: str, step: int, values: dict) -> None:
         """`kind` groups the scalars (train, actor, ...); non-numbers go to JSONL only."""
-        now = time.time()
-        self._jsonl.write(json.dumps({"time": now, "kind": kind, "step": step, **values}) + "\n")
-        if self._events is not None:
-            self._write_scalars(kind, step, values, now)
-        if self._wandb is not None:
-            numbers = {f"{kind}/{k}": v for k, v in values.items()
-                       if isinstance(v, (int, float)) and not isinstance(v, bool)}
-            self._wandb.log(numbers, step=int(step))
+        with self._lock:
+            now = time.time()
+            line = json.dumps({"time": now, "kind": kind, "step": step, **values})
+            self._jsonl.write(line + "\n")
+            if self._events is not None:
+                self._write_scalars(kind, step, values, now)
+            if self._wandb is not None:
+                numbers = {f"{kind}/{k}": v for k, v in values.items()
+                           if isinstance(v, (int, float)) and not isinstance(v, bool)}
+                self._wandb.log(numbers, step=int(step))
 
     def _write_scalars(self, kind: str, step: int, values: dict, now: float) -> None:
         from tensorboard.compat.proto.event_pb2 import Event

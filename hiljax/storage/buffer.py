@@ -96,6 +96,8 @@ class ReplayBuffer:
         self._size = 0
         self._num_inserted = 0
         self._last_ended = True  # the newest transition was done/truncated (or there is none)
+        # Slots and final rows written since a device mirror last looked (None: no mirror).
+        self._changed: tuple[list, list] | None = None
 
     # ----------------------------------------------------------------- introspection
     def __len__(self) -> int:
@@ -226,6 +228,9 @@ class ReplayBuffer:
             self._next_ref[slots[needs_final]] = rows
             for key, arr in next_obs.items():
                 self._final[key][rows] = arr[first:][needs_final]
+            if self._changed is not None:
+                self._changed[0].append(slots)
+                self._changed[1].append(rows)
             self._ptr = (self._ptr + n) % cap
             self._size = min(cap, self._size + n)
             self._num_inserted += total
@@ -257,14 +262,8 @@ class ReplayBuffer:
         if batch_size < 1 or (num_batches is not None and num_batches < 1):
             raise ValueError(f"batch_size and num_batches must be >= 1, "
                              f"got {batch_size}, {num_batches}")
-        shape = (batch_size,) if num_batches is None else (num_batches, batch_size)
         with self._lock:
-            if self._size == 0:
-                raise ValueError("cannot sample from an empty ReplayBuffer (no transitions yet)")
-            idx = rng.integers(0, self._size, size=shape)
-            ref = self._next_ref[idx]
-            in_final = ref != _IN_RING
-            ring_next = (idx + 1) % self.capacity
+            idx, ring_next, ref, in_final = self._draw(batch_size, rng, num_batches)
             next_obs = {}
             for key, frames in self._obs.items():
                 out = frames[ring_next]  # rows whose next obs lives in _final are overwritten
@@ -275,6 +274,53 @@ class ReplayBuffer:
                      for f in STEP_FIELDS}
             return {"observations": {key: frames[idx] for key, frames in self._obs.items()},
                     "next_observations": next_obs, **steps}
+
+    def _draw(self, batch_size: int, rng: np.random.Generator, num_batches: int | None):
+        """Indices of a uniform sample (under the lock): slot, ring successor, final-store row
+        (-1 where the successor is in the ring) and where the next observation is final."""
+        if batch_size < 1 or (num_batches is not None and num_batches < 1):
+            raise ValueError(f"batch_size and num_batches must be >= 1, "
+                             f"got {batch_size}, {num_batches}")
+        if self._size == 0:
+            raise ValueError("cannot sample from an empty ReplayBuffer (no transitions yet)")
+        shape = (batch_size,) if num_batches is None else (num_batches, batch_size)
+        idx = rng.integers(0, self._size, size=shape)
+        ref = self._next_ref[idx]
+        return idx, (idx + 1) % self.capacity, ref, ref != _IN_RING
+
+    # ----------------------------------------------------------------- a device mirror
+    def mirror_state(self) -> dict:
+        """Everything a device copy needs, from now on tracking what inserts change
+        (`changes_and_draw`). Arrays are copies, consistent with each other."""
+        with self._lock:
+            self._changed = ([], [])
+            return {"obs": {k: v.copy() for k, v in self._obs.items()},
+                    "columns": {k: v.copy() for k, v in self._columns.items()},
+                    "next_ref": self._next_ref.copy(),
+                    "final": {k: v.copy() for k, v in self._final.items()}}
+
+    def changes_and_draw(self, batch_size: int, rng: np.random.Generator,
+                         num_batches: int | None, mirror_final_rows: int
+                         ) -> tuple[dict | None, tuple]:
+        """(what changed since the last call, sample indices), atomically, so that a mirror
+        that applies the changes and then gathers at the indices sees exactly this buffer.
+        Changes: the written slots with their rows, and the written final-store rows with
+        theirs - or the whole final store when it grew past the mirror's `mirror_final_rows`."""
+        with self._lock:
+            changes = None
+            if self._changed is not None and self._changed[0]:
+                slots = np.unique(np.concatenate(self._changed[0]))
+                rows = np.unique(np.concatenate(self._changed[1])).astype(np.int64)
+                grown = self._final_rows != mirror_final_rows
+                changes = {"slots": slots,
+                           "obs": {k: v[slots] for k, v in self._obs.items()},
+                           "columns": {k: v[slots] for k, v in self._columns.items()},
+                           "next_ref": self._next_ref[slots],
+                           "final_rows": None if grown else rows,
+                           "final": {k: v.copy() if grown else v[rows]
+                                     for k, v in self._final.items()}}
+                self._changed = ([], [])
+            return changes, self._draw(batch_size, rng, num_batches)
 
     # ----------------------------------------------------------------- persistence
     def save(self, path: str | os.PathLike) -> None:
@@ -386,10 +432,11 @@ def _by_field(values: Mapping, *, singular: bool, length: int | None = None) -> 
     return out
 
 
-def sample_mixed(online: ReplayBuffer, offline: ReplayBuffer | None, batch_size: int,
+def sample_mixed(online, offline, batch_size: int,
                  rng: np.random.Generator, online_ratio: float = 0.5,
                  num_batches: int | None = None) -> dict:
-    """round(batch_size * online_ratio) rows from ``online``, the rest from ``offline``.
+    """round(batch_size * online_ratio) rows from ``online``, the rest from ``offline``: two
+    ReplayBuffers, or anything with their sampling interface (a device mirror).
 
     All rows come from ``online`` when ``offline`` is None or empty. Rows are concatenated along
     the batch axis (online first), not shuffled.
@@ -414,6 +461,9 @@ def sample_mixed(online: ReplayBuffer, offline: ReplayBuffer | None, batch_size:
     def concat(a, b):
         if isinstance(a, dict):
             return {k: concat(a[k], b[k]) for k in a}
-        return np.concatenate([a, b], axis=axis)
+        # numpy arrays, or device arrays from a mirror (hiljax.agents.device_buffer): each
+        # array names its own namespace (the array API), so this module stays numpy-only.
+        xp = a.__array_namespace__() if hasattr(a, "__array_namespace__") else np
+        return xp.concatenate([a, b], axis=axis)
 
     return concat(first, second)
