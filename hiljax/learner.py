@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import time
 from pathlib import Path
 
@@ -25,7 +26,15 @@ from tqdm import tqdm
 from hiljax import wire
 from hiljax.agents.device_buffer import DeviceReplay
 from hiljax.agents.sac import SACAgent, backbone_features, observation_spec
-from hiljax.agents.sharding import batch_sharding, check_batch_size, make_mesh, replicate
+from hiljax.agents.sharding import (
+    batch_sharding,
+    check_batch_size,
+    initialize_distributed,
+    make_mesh,
+    replicate,
+    shard_batch,
+    to_host,
+)
 from hiljax.config import ConfigError, LearnerConfig, SACConfig, to_dict
 from hiljax.interop.lerobot_sac import push_state_dicts
 from hiljax.run.checkpoint import (
@@ -37,12 +46,19 @@ from hiljax.run.checkpoint import (
 )
 from hiljax.run.device import select_learner_device
 from hiljax.run.metrics import MetricsLogger
+from hiljax.run.multihost import run_lockstep
 from hiljax.run.pipeline import BackgroundLoop, BatchPrefetcher, Tracer
 from hiljax.storage.buffer import ReplayBuffer, sample_mixed
 from hiljax.transition import TransitionBatch
 from transport import lerobot_codec
 from transport.errors import PayloadError
-from transport.interface import CODEC_HILJAX, CODEC_LEROBOT, LearnerTransport
+from transport.interface import (
+    CODEC_HILJAX,
+    CODEC_LEROBOT,
+    KIND_INTERACTIONS,
+    LearnerTransport,
+    Received,
+)
 
 log = logging.getLogger(__name__)
 
@@ -116,8 +132,20 @@ class Learner:
     # ------------------------------------------------------------------ ingest
     def ingest(self, timeout: float = 0.0) -> int:
         """Insert every episode the transport holds; log episode statistics. Returns #transitions."""
+        return self.ingest_items(self.poll_items(timeout))
+
+    def poll_items(self, timeout: float = 0.0) -> list[Received]:
+        """What the transport holds: episodes, then episode statistics (still encoded)."""
+        return [*self.transport.poll_transitions(timeout=timeout),
+                *self.transport.poll_interactions()]
+
+    def ingest_items(self, items: list[Received]) -> int:
+        """Decode and insert `items` (a multi-host learner's every process inserts the same)."""
         inserted = 0
-        for item in self.transport.poll_transitions(timeout=timeout):
+        for item in items:
+            if item.kind == KIND_INTERACTIONS:
+                self._log_statistics(item)
+                continue
             try:
                 batch = self._prepare(wire.decode_transitions(item.codec, item.payload,
                                                               self._max_bytes))
@@ -133,17 +161,17 @@ class Learner:
             self.counters["transitions"] += len(batch)
             self.counters["transition_payloads"] += 1
             self.counters["interventions"] += int(interventions.sum())
-        for item in self.transport.poll_interactions():
-            try:
-                stats = wire.decode_interactions(item.codec, item.payload)
-            except PayloadError as error:
-                self.counters["rejected_payloads"] += 1
-                log.error("dropped episode statistics from %s: %s", item.client_id, error)
-                continue
-            self.counters["episodes"] += 1
-            self.metrics.log("actor", self.counters["transitions"],
-                             {"client": item.client_id, **stats})
         return inserted
+
+    def _log_statistics(self, item: Received) -> None:
+        try:
+            stats = wire.decode_interactions(item.codec, item.payload)
+        except PayloadError as error:
+            self.counters["rejected_payloads"] += 1
+            log.error("dropped episode statistics from %s: %s", item.client_id, error)
+            return
+        self.counters["episodes"] += 1
+        self.metrics.log("actor", self.counters["transitions"], {"client": item.client_id, **stats})
 
     def _prepare(self, batch: TransitionBatch) -> TransitionBatch:
         return buffer_batch(self.config.policy, {"backbone": self._frozen, "critic": {}}, batch)
@@ -176,10 +204,10 @@ class Learner:
         log.info("replay buffers mirrored on %s (%.2f GiB)", device.device_kind, needed / 2**30)
         return DeviceReplay(self.online), DeviceReplay(self.offline)
 
-    def _sample(self) -> dict:
+    def _sample(self, processes: int = 1) -> dict:
         policy = self.config.policy
         online, offline = self._sources
-        return sample_mixed(online, offline, policy.batch_size, self.rng,
+        return sample_mixed(online, offline, policy.batch_size // processes, self.rng,
                             policy.online_ratio, num_batches=policy.utd_ratio)
 
     @property
@@ -188,6 +216,8 @@ class Learner:
         return batch_sharding(self._mesh) if self._mesh is not None else None
 
     def _sample_placed(self) -> dict:
+        if jax.process_count() > 1:  # this host's rows of the global batch, from its buffers
+            return shard_batch(self._sample(jax.process_count()), self._mesh)
         batch = self._sample()
         sharding = self._batch_sharding
         return batch if sharding is None else jax.device_put(batch, sharding)
@@ -213,7 +243,7 @@ class Learner:
         return metrics
 
     def _summary(self, metrics: dict) -> dict:
-        values = {k: float(v) for k, v in jax.device_get(metrics).items()}  # waits for the round
+        values = {k: float(v) for k, v in to_host(metrics).items()}  # waits for the round
         steps, since = self._window
         now = time.perf_counter()
         if self._host_step > steps:
@@ -234,7 +264,7 @@ class Learner:
         now = time.monotonic()
         if not force and (now - self._last_push < period or step == self._pushed_step):
             return False
-        actor_params = jax.device_get(self.agent.actor_parameters())
+        actor_params = to_host(self.agent.actor_parameters())
         payloads = {CODEC_HILJAX: wire.encode_parameters({"actor": actor_params}, version=step,
                                                          meta=self._parameters_meta())}
         if self._serves_lerobot:
@@ -253,7 +283,7 @@ class Learner:
         (the frozen backbone included: LeRobot's actor loads it strictly; converted once)."""
         if not hasattr(self, "_lerobot_cache"):
             self._lerobot_cache: dict = {}
-            self._frozen_numpy = jax.device_get(self._frozen)
+            self._frozen_numpy = to_host(self._frozen)
             policy = self.config.policy
             if policy.image_keys and policy.image_normalization == "imagenet":
                 log.warning("stock LeRobot actors (0.4) feed their ResNet10 [0, 1] pixels, this "
@@ -267,17 +297,20 @@ class Learner:
         """The frozen backbone is not sent (it never changes): actors rebuild it from the same
         config (seed or pretrained file) and check this digest before acting with it."""
         if not hasattr(self, "_backbone_digest"):
-            frozen = jax.device_get(self._frozen)
+            frozen = to_host(self._frozen)
             self._backbone_digest = wire.tree_digest(frozen) if frozen else None
         return {"frozen_backbone_sha256": self._backbone_digest}
 
     # ------------------------------------------------------------------ checkpoints
-    def save(self) -> Path:
+    def save(self) -> Path | None:
         # The transport's state (which payloads it already took) lets a restarted learner
         # refuse the actors' retransmissions of episodes it already holds.
+        if jax.process_index() != 0:
+            return None  # a multi-host run is checkpointed by its process 0
         extra = {"rng": rng_state(self.rng), "counters": self.counters,
                  "transport": self.transport.state()}
-        return save_checkpoint(self.run_dir / "checkpoints", self.agent,
+        agent = self.agent if jax.process_count() == 1 else _agent_on_host(self.agent)
+        return save_checkpoint(self.run_dir / "checkpoints", agent,
                                buffers={"online": self.online, "offline": self.offline},
                                extra=extra, keep=self.config.keep_checkpoints)
 
@@ -316,6 +349,13 @@ class Learner:
         metrics = self.train_round()
         self.push_parameters(force=self._pushed_step < 0 and metrics is not None)
         return metrics
+
+
+def _agent_on_host(agent: SACAgent) -> SACAgent:
+    """This process's replica of a multi-host agent, on one local device: what process 0
+    checkpoints without asking the other processes for anything."""
+    local = jax.local_devices()[0]
+    return jax.tree.map(lambda x: jax.device_put(x.addressable_data(0), local), agent)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -422,6 +462,19 @@ def _learner_config(path: str | None, overrides: list[str]) -> LearnerConfig:
     return load_config(LearnerConfig, path, overrides)
 
 
+def _multihost_config(config: LearnerConfig) -> LearnerConfig:
+    """Every process data-parallel over the global mesh; processes other than 0 keep their
+    (unshared) logs under <output_dir>/process_<i>."""
+    config = dataclasses.replace(config, data_parallel=True, prefetch_batches=0)
+    index = jax.process_index()
+    if index:
+        config = dataclasses.replace(config, output_dir=str(Path(config.output_dir)
+                                                            / f"process_{index}"))
+    log.info("multi-host learner: process %d of %d, %d devices in all", index,
+             jax.process_count(), jax.device_count())
+    return config
+
+
 def main(argv: list[str] | None = None) -> int:
     import argparse
     import signal
@@ -449,16 +502,21 @@ def main(argv: list[str] | None = None) -> int:
         config = dataclasses.replace(config, resume=True)
     if args.dataset:
         config = dataclasses.replace(config, dataset=args.dataset)
+    multihost = "HILJAX_NUM_PROCESSES" in os.environ  # one learner over several machines
     try:  # before JAX first computes: the backend is chosen then
+        if multihost:
+            initialize_distributed()
+            config = _multihost_config(config)
         select_learner_device(config.device)
     except ConfigError as error:
         log.error("cannot start the learner: %s", error)
         return 2
 
     network = config.actor_learner_config
+    primary = jax.process_index() == 0  # the only one that serves actors
     transport = make_learner_transport(
-        config.transport, host=network.learner_host, port=network.learner_port,
-        push_frequency_s=network.policy_parameters_push_frequency,
+        config.transport if primary else "inproc", host=network.learner_host,
+        port=network.learner_port, push_frequency_s=network.policy_parameters_push_frequency,
         max_payload_bytes=int(config.max_payload_mb * 2**20))
     try:  # before the transport starts: a resumed run restores what it had already received
         learner = Learner.create(config, transport)
@@ -473,8 +531,11 @@ def main(argv: list[str] | None = None) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     try:
-        trace = Tracer(args.trace, args.trace_after, args.trace_rounds) if args.trace else None
-        run(learner, stop, args.max_steps, trace=trace)
+        if multihost:
+            run_lockstep(learner, stop, args.max_steps)
+        else:
+            trace = Tracer(args.trace, args.trace_after, args.trace_rounds) if args.trace else None
+            run(learner, stop, args.max_steps, trace=trace)
     finally:
         learner.close()
         transport.stop()

@@ -43,7 +43,8 @@ LAYERS: dict[str, set[str]] = {
     "hiljax.policy": {"hiljax.config", "hiljax.agents", "hiljax.networks"},
     "hiljax.run": {"hiljax.config", "hiljax.transition", "hiljax.storage", "hiljax.envs",
                    "hiljax.interop",
-                   "hiljax.networks", "hiljax.agents", "hiljax.classifier", "transport.factory"},
+                   "hiljax.networks", "hiljax.agents", "hiljax.classifier", "transport.factory",
+                   "transport.interface", "hiljax.wire"},
     "hiljax": set(),  # the package's __init__
 }
 # The numpy world: no JAX (the reward classifier reaches the env as a plain callable).
