@@ -212,16 +212,24 @@ def prepare_images(agent: SACAgent, batch: dict, key: jax.Array) -> dict:
         batch["next_observation_features"] = {k: batch["next_observations"][k] for k in keys}
         return batch
     for field, field_key in zip(("observations", "next_observations"), jax.random.split(key)):
-        obs = dict(batch[field])
-        for cam_key, k in zip(keys, jax.random.split(field_key, len(keys))):
-            obs[cam_key] = random_shift_nd(obs[cam_key], k, config.image_augmentation_pad)
-        batch[field] = obs
-    if config.freeze_vision_encoder:
-        backbone = agent.params["backbone"]
-        for field in ("observations", "next_observations"):
-            features = apply_backbone(agent.nets.backbone, backbone, batch[field], keys)
-            batch[field.removesuffix("s") + "_features"] = jax.lax.stop_gradient(features)
+        # Batch-major while flattened: a data-parallel round's rows stay on their device.
+        shifted = {k: random_shift_nd(_batch_major(batch[field][k]), kk,
+                                      config.image_augmentation_pad)
+                   for k, kk in zip(keys, jax.random.split(field_key, len(keys)))}
+        batch[field] = {**batch[field], **{k: _batch_major(v) for k, v in shifted.items()}}
+        if config.freeze_vision_encoder:
+            features = apply_backbone(agent.nets.backbone, agent.params["backbone"], shifted, keys)
+            batch[field.removesuffix("s") + "_features"] = jax.lax.stop_gradient(
+                {k: _batch_major(v) for k, v in features.items()})
     return batch
+
+
+def _batch_major(x: jax.Array) -> jax.Array:
+    """(utd, batch, ...) <-> (batch, utd, ...). Shifts and the backbone flatten the leading axes;
+    with the batch axis first, the rows a data-parallel round splits over devices stay
+    contiguous, so each device augments and encodes only its own frames (with utd first, XLA
+    gathers every frame onto every device)."""
+    return jnp.swapaxes(x, 0, 1)
 
 
 def _update_round(agent: SACAgent, batch: dict) -> tuple[SACAgent, dict]:

@@ -22,11 +22,9 @@ rows between hosts (`jax.make_array_from_process_local_data`): the global batch 
 concatenation of the processes' rows in process order. The parameters stay identical on every
 process because the gradient all-reduce spans all of them.
 
-Known limit (images): the DrQ shift (`random_shift_nd`) and `apply_backbone` flatten
-(utd_ratio, batch) and (cameras, batch) into one leading axis; merging an unsplit axis in
-front of the split batch axis makes XLA all-gather the pixels, so the backbone and the shift
-run on the whole batch on every device. Results are still the same; only the vision work is
-not divided. State-only rounds are fully split (only all-reduces).
+Images: the DrQ shift and `apply_backbone` flatten the leading axes; both work batch-major
+(`hiljax.agents.sac._batch_major`, cameras stacked after the batch axis), so each device shifts
+and encodes only its own rows' frames instead of all-gathering the pixels.
 """
 
 from __future__ import annotations

@@ -113,9 +113,11 @@ def apply_backbone(backbone: nn.Module, backbone_params, images: Mapping[str, ja
     """
     if not keys:
         return {}
-    stacked = jnp.stack([images[k] for k in keys])  # (num_cams, ..., H, W, 3)
+    # Cameras stacked after the leading axes (..., num_cams, H, W, 3), so that flattening keeps
+    # a sharded leading batch axis contiguous (see hiljax.agents.sac._batch_major).
+    stacked = jnp.stack([images[k] for k in keys], axis=-4)
     lead = stacked.shape[:-3]
     flat = stacked.reshape((-1,) + stacked.shape[-3:])
     features = backbone.apply({"params": backbone_params}, flat)
     features = features.reshape(lead + features.shape[-3:])
-    return {k: features[i] for i, k in enumerate(keys)}
+    return {k: features[..., i, :, :, :] for i, k in enumerate(keys)}
