@@ -240,6 +240,9 @@ class LearnerConfig:
     log_freq: int = 50  # optimisation steps between metric lines
     keep_checkpoints: int = 3
     max_payload_mb: float = 256.0  # larger payloads are refused, not buffered
+    # Actors the gRPC server sizes its worker pool for (3 long-lived calls per stock LeRobot
+    # actor, 1 per hiljax actor); callers beyond it are refused at once, never left hanging.
+    max_actors: int = 16
     wandb_project: str | None = None  # also log to Weights & Biases (needs `pip install wandb`)
     # A LeRobot v3 dataset directory (e.g. recorded with `python -m hiljax.record`) whose
     # episodes fill the offline buffer at the start of a run (LeRobot: --dataset.root).
@@ -266,6 +269,7 @@ class LearnerConfig:
         for name in ("save_freq", "log_freq", "keep_checkpoints"):
             require(getattr(self, name) >= 1, f"{name} must be >= 1")
         require(self.max_payload_mb > 0, "max_payload_mb must be > 0")
+        require(self.max_actors >= 1, "max_actors must be >= 1")
 
 
 @dataclasses.dataclass(frozen=True)

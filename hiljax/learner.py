@@ -147,12 +147,14 @@ class Learner:
                 self._log_statistics(item)
                 continue
             try:
-                batch = self._prepare(wire.decode_transitions(item.codec, item.payload,
-                                                              self._max_bytes))
+                batch = wire.decode_transitions(item.codec, item.payload, self._max_bytes)
+                refuse_non_finite(batch)
+                batch = self._prepare(batch)
                 self.online.add_batch(**batch.as_kwargs())
-            except (PayloadError, ValueError) as error:
+            except Exception as error:  # noqa: BLE001 - one bad payload must not stop the learner
                 self.counters["rejected_payloads"] += 1
-                log.error("dropped an episode from %s: %s", item.client_id, error)
+                log.error("dropped an episode from %s: %s: %s", item.client_id,
+                          type(error).__name__, error)
                 continue
             interventions = batch["is_intervention"]
             if interventions.any():
@@ -286,9 +288,10 @@ class Learner:
             self._frozen_numpy = to_host(self._frozen)
             policy = self.config.policy
             if policy.image_keys and policy.image_normalization == "imagenet":
-                log.warning("stock LeRobot actors (0.4) feed their ResNet10 [0, 1] pixels, this "
-                            "policy ImageNet-normalised ones: their actions will differ from "
-                            "hiljax's. Set policy.image_normalization=none for exact actions")
+                log.warning("if stock LeRobot actors (0.4) connect: they feed their ResNet10 "
+                            "[0, 1] pixels, this policy ImageNet-normalised ones, so their "
+                            "actions will differ from hiljax's actors' (set "
+                            "policy.image_normalization=none for the same actions)")
         state_dicts = push_state_dicts(self.config.policy, actor_params, self._frozen_numpy,
                                        cache=self._lerobot_cache)
         return lerobot_codec.encode_state_dict(state_dicts)
@@ -349,6 +352,18 @@ class Learner:
         metrics = self.train_round()
         self.push_parameters(force=self._pushed_step < 0 and metrics is not None)
         return metrics
+
+
+def refuse_non_finite(batch: TransitionBatch) -> None:
+    """PayloadError naming the first field holding NaN or Inf: one such transition would turn
+    every critic parameter into NaN at the next update (and the checkpoint after it)."""
+    fields = {**{f"observations[{k!r}]": v for k, v in batch.observations.items()},
+              **{f"next_observations[{k!r}]": v for k, v in batch.next_observations.items()},
+              **batch.steps}
+    for name, values in fields.items():
+        values = np.asarray(values)
+        if np.issubdtype(values.dtype, np.floating) and not np.isfinite(values).all():
+            raise PayloadError(f"{name} holds NaN or Inf")
 
 
 def _agent_on_host(agent: SACAgent) -> SACAgent:
@@ -480,7 +495,7 @@ def main(argv: list[str] | None = None) -> int:
     import signal
     import threading
 
-    from transport.factory import NETWORK_KINDS, make_learner_transport
+    from transport.factory import NETWORK_KINDS, GrpcServerOptions, make_learner_transport
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", help="LearnerConfig JSON (default: built-in defaults)")
@@ -514,10 +529,12 @@ def main(argv: list[str] | None = None) -> int:
 
     network = config.actor_learner_config
     primary = jax.process_index() == 0  # the only one that serves actors
+    kind = config.transport if primary else "inproc"
     transport = make_learner_transport(
-        config.transport if primary else "inproc", host=network.learner_host,
-        port=network.learner_port, push_frequency_s=network.policy_parameters_push_frequency,
-        max_payload_bytes=int(config.max_payload_mb * 2**20))
+        kind, host=network.learner_host, port=network.learner_port,
+        push_frequency_s=network.policy_parameters_push_frequency,
+        max_payload_bytes=int(config.max_payload_mb * 2**20),
+        options=GrpcServerOptions(max_actors=config.max_actors) if kind == "grpc" else None)
     try:  # before the transport starts: a resumed run restores what it had already received
         learner = Learner.create(config, transport)
     except ValueError as error:  # ConfigError, DatasetError, CheckpointError: say why and stop

@@ -154,3 +154,31 @@ def test_wandb_without_the_package_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "wandb", None)  # as if not installed
     with pytest.raises(RuntimeError, match="pip install wandb"):
         MetricsLogger(tmp_path, wandb_project="hiljax")
+
+
+@pytest.mark.parametrize("poison", ["nan_reward", "inf_state", "dict_reward"])
+def test_a_poisoned_or_malformed_episode_is_dropped_and_learning_goes_on(pair, poison, caplog):
+    learner, actor = pair
+    rng = np.random.default_rng(3)
+    frames = {"observation.state": rng.normal(size=(11, 18)).astype(np.float32)}
+    steps = dict(actions=np.zeros((10, 4), np.float32), rewards=np.zeros(10, np.float32),
+                 dones=np.eye(10, dtype=bool)[-1], truncateds=np.zeros(10, bool),
+                 is_intervention=np.zeros(10, bool), discrete_penalty=np.zeros(10, np.float32))
+    if poison == "nan_reward":
+        steps["rewards"][4] = np.nan
+    elif poison == "inf_state":
+        frames["observation.state"][2, 1] = np.inf
+    bad = wire.encode_episode(frames, steps)
+    if poison == "dict_reward":  # valid framing, wrong structure
+        bad = codec.encode({"x": np.zeros(3)}, meta={"schema": "hiljax.episode"})
+    for _ in range(3):
+        actor.send_transitions(episode(rng))
+    actor.send_transitions(bad)
+    learner.ingest(timeout=1.0)
+    assert learner.counters["rejected_payloads"] == 1
+    assert len(learner.online) == 30  # the good episodes, and only them
+    if poison != "dict_reward":
+        assert "NaN or Inf" in caplog.text
+    for _ in range(4):
+        metrics = learner.step()
+    assert np.isfinite(float(metrics["critic_loss"]))

@@ -83,7 +83,8 @@ class TrainConfig:
     def learner_config(self) -> LearnerConfig:
         return dataclasses.replace(self.learner, policy=self.policy, output_dir=self.output_dir,
                                    transport=self.transport,
-                                   actor_learner_config=self.actor_learner_config)
+                                   actor_learner_config=self.actor_learner_config,
+                                   max_actors=max(self.learner.max_actors, self.num_actors))
 
     def env_config(self, index: int = 0) -> HILSerlRobotEnvConfig:
         """Actor `index`'s env: its own scene and operator seeds, so actors differ."""
