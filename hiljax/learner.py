@@ -173,7 +173,7 @@ class Learner:
             log.error("dropped episode statistics from %s: %s", item.client_id, error)
             return
         self.counters["episodes"] += 1
-        self.metrics.log("actor", self.counters["transitions"], {"client": item.client_id, **stats})
+        self.metrics.log("actor", self.counters["transitions"], {**stats, "client": item.client_id})
 
     def _prepare(self, batch: TransitionBatch) -> TransitionBatch:
         return buffer_batch(self.config.policy, {"backbone": self._frozen, "critic": {}}, batch)

@@ -182,3 +182,15 @@ def test_a_poisoned_or_malformed_episode_is_dropped_and_learning_goes_on(pair, p
     for _ in range(4):
         metrics = learner.step()
     assert np.isfinite(float(metrics["critic_loss"]))
+
+
+def test_episode_statistics_cannot_overwrite_the_records_own_fields(pair):
+    learner, actor = pair
+    actor.send_interactions(wire.encode_interactions({"kind": 7.0, "step": 1e9, "time": 0.0,
+                                                      "client": 3.0, "Episodic reward": 1.0}))
+    learner.ingest(timeout=1.0)
+    [line] = [json.loads(x) for x in (learner.run_dir / "metrics.jsonl").read_text().splitlines()
+              if '"actor"' in x]
+    assert line["kind"] == "actor" and line["step"] == 0 and line["time"] > 1e9
+    assert line["value_kind"] == 7.0 and line["value_step"] == 1e9
+    assert line["client"] != 3.0 and line["Episodic reward"] == 1.0

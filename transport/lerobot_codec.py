@@ -15,6 +15,7 @@ bfloat16 widened exactly to float32 since numpy has no bfloat16 of its own).
 import collections
 import io
 import pickle  # only through _AllowlistUnpickler below
+import pickletools
 from collections.abc import Mapping
 
 import numpy as np
@@ -117,10 +118,14 @@ class _AllowlistUnpickler(pickle.Unpickler):
         if backward_hooks:
             raise PayloadError("tensor with backward hooks")
         flat, storage_name = storage
-        array = _strided_copy(flat, storage_offset, size, stride)
-        self._budget -= array.nbytes
+        # Charged BEFORE the copy: a stride-0 view of one element may claim any size.
+        elements = 1
+        for dim in _int_tuple(size, "size"):
+            elements *= dim  # Python ints: no overflow
+        self._budget -= elements * flat.dtype.itemsize
         if self._budget < 0:
             raise PayloadError("tensors expand far beyond the payload size")
+        array = _strided_copy(flat, storage_offset, size, stride)
         if storage_name == "BoolStorage":
             return array.astype(bool)  # (array != 0 would turn a 0-d tensor into a scalar)
         if storage_name == "BFloat16Storage":
@@ -156,7 +161,24 @@ def _bfloat16_bits_to_float32(bits: np.ndarray) -> np.ndarray:
     return (bits.astype(np.uint32) << 16).view(np.float32)
 
 
+_MEMO_OPCODES = {"PUT", "BINPUT", "LONG_BINPUT", "GET", "BINGET", "LONG_BINGET"}
+
+
+def _check_opcodes(data: bytes) -> None:
+    """Refuse, before unpickling, memo indexes no honest pickle of this size uses: the C
+    unpickler grows its memo to the index, so 9 bytes could ask for gigabytes."""
+    try:
+        for opcode, argument, _ in pickletools.genops(data):
+            if opcode.name in _MEMO_OPCODES and int(argument) > len(data):
+                raise PayloadError(f"pickle memo index {argument} in a {len(data)}-byte pickle")
+    except PayloadError:
+        raise
+    except Exception as error:  # noqa: BLE001 - a malformed opcode stream is a bad payload
+        raise PayloadError(f"unreadable pickle: {type(error).__name__}: {error}") from None
+
+
 def _unpickle(data: bytes, records: Mapping[str, bytes] | None, budget_bytes: int):
+    _check_opcodes(data)
     try:
         return _AllowlistUnpickler(data, records, budget_bytes).load()
     except PayloadError:
@@ -217,6 +239,9 @@ def encode_transitions(transitions: list[Mapping]) -> bytes:
     return write_archive(list(transitions))
 
 
+_LEAF_TYPES = (np.ndarray, int, float, bool, np.number, np.bool_)
+
+
 def stack_transitions(transitions: list[Mapping]) -> dict:
     """Batch a decoded episode: arrays stacked on a leading time axis (batch dim 1 dropped)."""
 
@@ -224,6 +249,10 @@ def stack_transitions(transitions: list[Mapping]) -> dict:
         first = values[0]
         if isinstance(first, Mapping):
             return {key: stack([v[key] for v in values]) for key in first}
+        for value in values:  # tensors and numbers only: a nested list (shared references in
+            if not isinstance(value, _LEAF_TYPES):  # the pickle) could expand exponentially
+                raise PayloadError(f"a transition value is a {type(value).__name__}, not a "
+                                   "tensor or a number")
         arrays = [np.asarray(v) for v in values]
         if arrays[0].ndim >= 1 and arrays[0].shape[0] == 1:
             arrays = [a[0] for a in arrays]

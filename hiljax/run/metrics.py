@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 log = logging.getLogger(__name__)
+RESERVED = ("time", "kind", "step")
 
 
 class MetricsLogger:
@@ -35,6 +36,9 @@ class MetricsLogger:
 
     def log(self, kind: str, step: int, values: dict) -> None:
         """`kind` groups the scalars (train, actor, ...); non-numbers go to JSONL only."""
+        # A value may not pass itself off as the record's own time, kind or step (actors send
+        # their episode statistics by name): such a name is kept, renamed "value_<name>".
+        values = {(f"value_{k}" if k in RESERVED else k): v for k, v in values.items()}
         with self._lock:
             now = time.time()
             line = json.dumps({"time": now, "kind": kind, "step": step, **values})

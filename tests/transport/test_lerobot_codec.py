@@ -302,3 +302,38 @@ def test_payload_kind_detection():
         lerobot_codec.decode_transitions(fixture_bytes("interactions.pkl"))
     with pytest.raises(PayloadError, match="not a list of dicts"):
         lerobot_codec.decode_transitions(fixture_bytes("params.pt"))
+
+
+def test_a_stride_zero_view_is_charged_before_it_is_expanded():
+    """One stored float claimed as a billion-element tensor: refused before any allocation."""
+    import tracemalloc
+
+    from transport.lerobot_codec import _AllowlistUnpickler, _StorageType
+
+    unpickler = _AllowlistUnpickler(b"", {}, budget_bytes=1 << 20)
+    storage = (np.zeros(1, np.float32), "FloatStorage")
+    tracemalloc.start()
+    with pytest.raises(PayloadError, match="expand"):
+        unpickler._rebuild_tensor_v2(storage, 0, (10**9,), (0,), False, {})
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 1 << 20
+    assert isinstance(_StorageType(("storage", "FloatStorage")), tuple)
+
+
+def test_a_huge_pickle_memo_index_is_refused_before_unpickling():
+    """9 bytes (PROTO 2, NONE, LONG_BINPUT 0xFFFFFFF0, STOP) that would make the unpickler grow
+    its memo to billions of entries."""
+    evil = b"\x80\x02Nr" + struct.pack("<I", 0xFFFFFFF0) + b"."
+    with pytest.raises(PayloadError, match="memo index"):
+        lerobot_codec.decode_interactions(evil)
+
+
+def test_nested_lists_in_a_transition_are_refused_not_expanded():
+    """Shared references make a small pickle of a list nested 30 deep hold 2**30 floats: the
+    stacking refuses a non-tensor value instead of handing it to np.asarray."""
+    nested: list = [0.0, 0.0]
+    for _ in range(30):
+        nested = [nested, nested]
+    with pytest.raises(PayloadError, match="not a tensor"):
+        lerobot_codec.stack_transitions([{"reward": nested}])
