@@ -42,9 +42,9 @@ LAYERS: dict[str, set[str]] = {
                           "hiljax.interop"},
     "hiljax.policy": {"hiljax.config", "hiljax.agents", "hiljax.networks"},
     "hiljax.run": {"hiljax.config", "hiljax.transition", "hiljax.storage", "hiljax.envs",
-                   "hiljax.interop",
+                   "hiljax.interop", "hiljax.datasets",
                    "hiljax.networks", "hiljax.agents", "hiljax.classifier", "transport.factory",
-                   "transport.interface", "hiljax.wire"},
+                   "transport.interface", "transport.errors", "hiljax.wire"},
     "hiljax": set(),  # the package's __init__
 }
 # The numpy world: no JAX (the reward classifier reaches the env as a plain callable).

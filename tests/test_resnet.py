@@ -20,6 +20,7 @@ from flax.core import FrozenDict
 from safetensors import safe_open
 from safetensors.numpy import save_file
 
+from hiljax.interop.tables import unflatten
 from hiljax.networks.resnet import IMAGENET_MEAN, IMAGENET_STD, ResNet10, resnet10_param_shapes
 from hiljax.networks.resnet_weights import (
     BERKELEY_PICKLE,
@@ -48,15 +49,7 @@ IMAGE_SHAPE = (2, 40, 48, 3)
 # Fixtures: random weights, written in each public layout by the test itself
 # ------------------------------------------------------------------------------------------
 
-def _nested(flat: dict) -> dict:
-    tree: dict = {}
-    for path, value in flat.items():
-        *parents, leaf = path.split("/")
-        node = tree
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = value
-    return tree
+_nested = unflatten
 
 
 def _flat(tree, prefix=""):

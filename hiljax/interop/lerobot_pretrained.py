@@ -89,7 +89,7 @@ def _identity_stats(config: SACConfig) -> dict:
 def lerobot_config(config: SACConfig) -> dict:
     """LeRobot's SACConfig (config.json) for a hiljax policy."""
     check_supported(config)
-    cameras = [k for k in config.image_keys]  # sorted: the order hiljax concatenates them
+    cameras = list(config.image_keys)  # sorted: the order hiljax concatenates them
     states = [k for k in config.input_features if not is_image_key(k)]
     features = {}
     for key in cameras + states:
