@@ -62,6 +62,9 @@ class RobotConfig:
     add_environment_state: bool = True
     # Hold each step to 1 / fps of wall time. None: yes for a real arm, no for a simulator.
     realtime: bool | None = None
+    # gym_hil only: gym-hil's random_block_position (the cube anywhere in a 20 x 30 cm area).
+    # Off (gym-hil's default, and LeRobot's tutorial): the cube always starts at (0.5, 0).
+    random_block_position: bool = False
 
     def __post_init__(self):
         require(self.type in ROBOT_TYPES,

@@ -51,19 +51,32 @@ logger = logging.getLogger(__name__)
 
 STUCK, DRIFT, DEMO = "stuck", "drift", "demo"
 
-# Expert geometry (metres). The tip is at the cube's centre height + GRASP_OFFSET to grasp.
-LIFT_MARGIN = 0.02  # lift the tip this much beyond what success needs (the cube slips a little)
-DESCEND_XY_TOLERANCE = 0.01  # above the cube within this: descend (correcting x, y on the way)
-GRASP_XY_TOLERANCE = 0.006  # at the grasp point within these: close
-GRASP_Z_TOLERANCE = 0.006
-RISE_CLEARANCE = 0.03  # tip lower than this above the cube's centre and off to the side: rise
-RISE_XY_DISTANCE = 0.02
-# Gripper readings (0 closed .. 100 open).
-OPEN_ENOUGH = 80.0  # open enough to go down over the cube
-EMPTY_CLOSED = 8.0  # closed this far with nothing between the pads: a missed grasp
 # Task distance: any grasp beats any pose without one; a closed empty gripper counts a little.
 GRASP_BONUS = 0.1
 CLOSED_GRIPPER_COST = 0.02
+
+
+@dataclasses.dataclass(frozen=True)
+class ExpertGeometry:
+    """The expert's distances (metres) and gripper readings (0 closed .. 100 open), per arm."""
+
+    grasp_offset: float = GRASP_OFFSET  # tip this far above the cube centre to grasp
+    approach_height: float = APPROACH_HEIGHT  # tip above the cube centre before descending
+    lift_margin: float = 0.02  # lift beyond what success needs (the cube slips a little)
+    descend_xy_tolerance: float = 0.01  # above the cube within this: descend (correcting x, y)
+    grasp_xy_tolerance: float = 0.006  # at the grasp point within these: close
+    grasp_z_tolerance: float = 0.006
+    rise_clearance: float = 0.03  # tip lower than this above the cube centre, off to the side:
+    rise_xy_distance: float = 0.02  # ... and farther than this from it: rise first
+    open_enough: float = 80.0  # open enough to go down over the cube
+    empty_closed: float = 8.0  # closed this far with nothing between the pads: a missed grasp
+
+
+SO100_GEOMETRY = ExpertGeometry()
+# gym-hil's Panda + Robotiq 2F-85: the pinch point closes at the cube's centre; the opening is
+# read from the driver joint (hiljax.envs.gym_hil.GymHilScene), which stops near 40 round the cube.
+PANDA_GEOMETRY = ExpertGeometry(grasp_offset=0.0, grasp_xy_tolerance=0.008,
+                                grasp_z_tolerance=0.008, empty_closed=15.0)
 
 
 class OperatedSim(Protocol):
@@ -98,39 +111,41 @@ class SimState:
                    grasped=bool(robot.cube_grasped()), cube_lift=float(robot.cube_lift()),
                    success_lift=float(robot.lift_height))
 
-    @property
-    def grasp_point(self) -> np.ndarray:
-        return self.cube + (0.0, 0.0, GRASP_OFFSET)
+    def grasp_point(self, geometry: ExpertGeometry) -> np.ndarray:
+        return self.cube + (0.0, 0.0, geometry.grasp_offset)
 
     @property
     def xy_error(self) -> float:
         return float(np.linalg.norm(self.tip[:2] - self.cube[:2]))
 
 
-def task_distance(state: SimState) -> float:
+def task_distance(state: SimState, geometry: ExpertGeometry = SO100_GEOMETRY) -> float:
     """How far from success (metres, see the module docstring); 0 once lifted high enough."""
     if state.grasped:
         return max(0.0, state.success_lift - state.cube_lift)
     closed = 1.0 - np.clip(state.opening / GRIPPER_OPEN, 0.0, 1.0)
-    return (GRASP_BONUS + float(np.linalg.norm(state.tip - state.grasp_point))
+    return (GRASP_BONUS + float(np.linalg.norm(state.tip - state.grasp_point(geometry)))
             + CLOSED_GRIPPER_COST * float(closed))
 
 
-def expert_command(state: SimState) -> tuple[np.ndarray, str, str]:
+def expert_command(state: SimState, geometry: ExpertGeometry = SO100_GEOMETRY
+                   ) -> tuple[np.ndarray, str, str]:
     """(tip target xyz, gripper command, phase name) from the measured state alone."""
+    g = geometry
+    grasp_point = state.grasp_point(g)
     if state.grasped:
-        lift_z = state.tip[2] + (state.success_lift - state.cube_lift) + LIFT_MARGIN
+        lift_z = state.tip[2] + (state.success_lift - state.cube_lift) + g.lift_margin
         return np.array([state.tip[0], state.tip[1], lift_z]), "close", "lift"
-    at_grasp = (state.xy_error < GRASP_XY_TOLERANCE
-                and abs(state.tip[2] - state.grasp_point[2]) < GRASP_Z_TOLERANCE)
-    if at_grasp and state.opening > EMPTY_CLOSED:
-        return state.grasp_point, "close", "grasp"  # closing, or closed round the cube
-    if state.opening < OPEN_ENOUGH:
+    at_grasp = (state.xy_error < g.grasp_xy_tolerance
+                and abs(state.tip[2] - grasp_point[2]) < g.grasp_z_tolerance)
+    if at_grasp and state.opening > g.empty_closed:
+        return grasp_point, "close", "grasp"  # closing, or closed round the cube
+    if state.opening < g.open_enough:
         return state.tip.copy(), "open", "open"  # empty and closed (or a missed grasp)
-    approach = state.cube + (0.0, 0.0, APPROACH_HEIGHT)
-    if state.xy_error <= DESCEND_XY_TOLERANCE:
-        return state.grasp_point, "stay", "descend"
-    if state.tip[2] < state.cube[2] + RISE_CLEARANCE and state.xy_error > RISE_XY_DISTANCE:
+    approach = state.cube + (0.0, 0.0, g.approach_height)
+    if state.xy_error <= g.descend_xy_tolerance:
+        return grasp_point, "stay", "descend"
+    if state.tip[2] < state.cube[2] + g.rise_clearance and state.xy_error > g.rise_xy_distance:
         return np.array([state.tip[0], state.tip[1], approach[2]]), "stay", "rise"
     return approach, "stay", "approach"
 
@@ -198,7 +213,8 @@ class SimOperator(InputController):
     `step_sizes` / `bounds` are the env's EE step sizes and workspace (metres)."""
 
     def __init__(self, robot: OperatedSim, cfg: SimOperatorConfig | None = None,
-                 step_sizes=(0.02, 0.02, 0.02), bounds: dict | None = None):
+                 step_sizes=(0.02, 0.02, 0.02), bounds: dict | None = None,
+                 geometry: ExpertGeometry = SO100_GEOMETRY):
         super().__init__()
         missing = [name for name in ("environment_state", "gripper_tip_position",
                                      "read_joint_positions", "cube_grasped", "cube_lift",
@@ -207,6 +223,7 @@ class SimOperator(InputController):
             raise TypeError(f"the sim operator needs the simulator's privileged state; "
                             f"{type(robot).__name__} lacks {missing} (use a SimRobot)")
         self.robot = robot
+        self.geometry = geometry
         self.cfg = cfg or SimOperatorConfig()
         self.step_sizes = np.asarray(step_sizes, dtype=np.float64)
         self.bounds = None if bounds is None else (np.asarray(bounds["min"], np.float64),
@@ -236,7 +253,7 @@ class SimOperator(InputController):
     def update(self) -> None:
         state = SimState.read(self.robot)
         intervene = self._decide(state)
-        target, gripper, self.phase = expert_command(state)
+        target, gripper, self.phase = expert_command(state, self.geometry)
         if self.bounds is not None:
             target = np.clip(target, *self.bounds)
         episode_end = None
@@ -254,7 +271,7 @@ class SimOperator(InputController):
             return True
         if not self.watching:
             return False
-        reason = self.monitor.update(task_distance(state),
+        reason = self.monitor.update(task_distance(state, self.geometry),
                                      float(np.linalg.norm(state.tip - state.cube)))
         if reason is not None:
             logger.debug("operator takes over at step %d: %s", self.step, reason)
