@@ -5,7 +5,7 @@
     .venv/bin/python benchmarks/scoreboard.py --task gym_hil_state --report-only --output-dir DIR
 
 For every seed it runs `python -m hiljax.train` (learner + actor processes, the scripted person
-as the human) for a wall-clock budget. Beside it, in a separate process at lower priority, the
+as the human) for a wall-clock budget. Beside it, in a separate process, the
 newest checkpoint is evaluated every `--eval-every` minutes with `python -m hiljax.eval`: the
 deterministic policy, NO person, new scene seeds. The figures:
 
@@ -118,7 +118,7 @@ def snapshot(checkpoint: Path, into: Path) -> Path:
 
 
 def start_eval(checkpoint: Path, run_dir: Path, episodes: int) -> subprocess.Popen:
-    command = ["nice", "-n", "10", sys.executable, "-m", "hiljax.eval",
+    command = [sys.executable, "-m", "hiljax.eval",
                "--checkpoint", str(checkpoint), "--episodes", str(episodes),
                "--seed", str(EVAL_SEED), "--config", str(run_dir / "train_config.json")]
     return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,

@@ -18,13 +18,15 @@ Gamepad task id is made as gym-hil registers it (its own viewer and input device
 converted. gym-hil needs mujoco < 3.9 and an OpenGL backend even for state-only observations
 (headless: MUJOCO_GL=egl). Install: `pip install -e .[gymhil]`.
 
-Two gym-hil faults are corrected on the way (Base tasks):
+gym-hil faults corrected on the way (Base tasks):
 - Its EE wrapper maps gripper command 2 ("open" in its input wrappers) to +1, which drives the
   Robotiq 2F-85 to ctrl 255: CLOSED. hiljax keeps LeRobot's meaning (0 close, 1 stay, 2 open)
   and flips the command before gym-hil sees it (`GymHilGripper`), so a stored action, a
   person's button and the scripted person mean what they say.
 - Its gripper penalty, built on the same inversion, charges every real open / close. hiljax's
   charges what LeRobot's GripperPenaltyWrapper does: closing a closed or opening an open gripper.
+- `observation.state[14]`, the gripper, is 0..1 (gym-hil gives its raw 0..255 actuator
+  command, a hundred times the scale of every other feature).
 - `robot.random_block_position` places the cube with the env's seeded generator (gym-hil's own
   option draws from numpy's global one, so new seeds would not give new, repeatable scenes).
 `control_mode = "sim_operator"` reads the scene through `GymHilScene` (the scripted person of
@@ -71,6 +73,27 @@ class GymHilInfoWrapper(gym.Wrapper):
         observation, reward, terminated, truncated, info = self.env.step(
             np.asarray(action, dtype=np.float32).reshape(-1))
         return observation, float(reward), bool(terminated), bool(truncated), self.convert(info)
+
+
+class GymHilStateScale(gym.ObservationWrapper):
+    """gym-hil's `agent_pos` carries the gripper as its raw actuator command, 0..255, beside
+    joint angles, velocities and metres of order 1; hiljax gives it as 0..1 (1 = closed)."""
+
+    GRIPPER_INDEX = 14  # agent_pos = qpos (7), qvel (7), gripper command (1), pinch xyz (3)
+
+    def __init__(self, env):
+        super().__init__(env)
+        spaces = dict(env.observation_space.spaces)
+        box = spaces["agent_pos"]
+        low, high = box.low.copy(), box.high.copy()
+        low[self.GRIPPER_INDEX], high[self.GRIPPER_INDEX] = 0.0, 1.0
+        spaces["agent_pos"] = gym.spaces.Box(low, high, dtype=box.dtype)
+        self.observation_space = gym.spaces.Dict(spaces)
+
+    def observation(self, observation):
+        state = np.array(observation["agent_pos"], dtype=np.float32)
+        state[self.GRIPPER_INDEX] /= 255.0
+        return {**observation, "agent_pos": state}
 
 
 class GymHilGripper(gym.Wrapper):
@@ -216,6 +239,8 @@ def make_base_gym_hil_env(cfg) -> gym.Env:
 def make_gym_hil_env(cfg, reward_classifier=None, controller=None) -> gym.Env:
     """The gym-hil env with hiljax's observation / info conventions and wrappers."""
     env = make_base_gym_hil_env(cfg)
+    if "Base" in cfg.task:
+        env = GymHilStateScale(env)
     env = GymHilInfoWrapper(env)
     env = ConvertToLeRobotObservation(env)
     wrapper = cfg.wrapper

@@ -109,3 +109,16 @@ def test_the_scripted_person_picks_the_cube(random_block):
             assert reward == 1.0 and info["next.success"], f"episode {episode} failed"
     finally:
         env.close()
+
+
+def test_the_gripper_reading_is_scaled_to_0_1():
+    env = make_robot_env(_config(control_time_s=5.0))
+    try:
+        observation, _ = env.reset(seed=0)
+        assert observation["observation.state"][14] == 0.0
+        for _ in range(2):
+            observation, *_ = env.step(np.array([0, 0, 0, 0.0], np.float32))  # close
+        assert observation["observation.state"][14] == pytest.approx(1.0)
+        assert env.observation_space["observation.state"].high[14] == 1.0
+    finally:
+        env.close()
