@@ -6,6 +6,11 @@ The env speaks LeRobot's observation keys (`observation.state`, `observation.ima
 episode travels as one payload (each frame once) plus one payload of episode statistics with the
 reference's names. New parameters are applied at episode boundaries (or immediately); before
 any arrive, and during the warm-up, actions are random.
+
+When the learner does not answer for `learner_timeout_s`, the robot stops between two steps (the
+episode so far is kept and resent later), `on_learner_lost` applies (hold the pose, or close the
+env so a real arm's torque goes as configured) and the actor waits until the learner is back. A
+full send queue (a learner that cannot keep up) holds the actor too, instead of dropping data.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from transport.errors import PayloadError, TransportFull
 from transport.interface import ActorTransport
 
 log = logging.getLogger(__name__)
+LEARNER_BACK_S = 2.0  # the learner answered this recently: it is back
 
 
 @dataclass
@@ -80,8 +86,12 @@ def episode_statistics(rewards, interventions, policy_seconds, interaction_step)
 
 
 class Actor:
-    def __init__(self, config: ActorConfig, env, transport: ActorTransport):
+    def __init__(self, config: ActorConfig, env, transport: ActorTransport, make_env=None,
+                 stop=None):
+        """`make_env()` rebuilds the env after on_learner_lost="disconnect" closed it; `stop`
+        (an Event) ends waits for the learner."""
         self.config, self.env, self.transport = config, env, transport
+        self.make_env, self.stop = make_env, stop
         self.policy_config = config.policy
         self.version, self._pending = -1, None
         self.policy: Policy | None = None  # until the learner's first parameters arrive
@@ -146,6 +156,8 @@ class Actor:
         policy_seconds, rewards, interventions = [], [], []
         done = False
         while not done:
+            if self.learner_lost():  # stop the robot mid-episode; what was recorded is kept
+                break
             started = time.perf_counter()
             action = self.act(observation)
             policy_seconds.append(time.perf_counter() - started)
@@ -162,11 +174,47 @@ class Actor:
                 self._send_transitions(recorder)
             self.poll_parameters()
             self._keep_rate(started)
-        self._send_transitions(recorder)
+        if len(recorder):
+            self._send_transitions(recorder)
         stats = episode_statistics(rewards, interventions, policy_seconds, self.interaction_step)
         self._send_statistics(stats)
+        if self.learner_lost():
+            self.wait_for_learner()
         self.apply_parameters()
         return stats
+
+    # ------------------------------------------------------------------ the learner's absence
+    def learner_lost(self) -> bool:
+        limit = self.config.learner_timeout_s
+        return limit is not None and self.transport.seconds_since_contact() > limit
+
+    def wait_for_learner(self) -> None:
+        """The robot is still (between episodes); apply on_learner_lost and wait until the
+        learner answers again (the transport reconnects and resends by itself)."""
+        log.warning("no answer from the learner for %.0f s: the robot stops (%s) until it is "
+                    "back; %d payloads wait to be resent", self.transport.seconds_since_contact(),
+                    self.config.on_learner_lost, self.transport.pending())
+        disconnect = self.config.on_learner_lost == "disconnect" and self.make_env is not None
+        if disconnect:
+            self.env.close()
+        lost_at = time.monotonic()
+        while not self._stopping() and not self._learner_answers():
+            time.sleep(0.2)
+        if self._stopping():
+            if disconnect:
+                self.env = None  # closed above: nothing left to close
+            return
+        if disconnect:
+            self.env = self.make_env()
+        log.info("the learner is back after %.0f s: acting again", time.monotonic() - lost_at)
+
+    def _learner_answers(self) -> bool:
+        """A fresh answer (a handshake or heartbeat reply) within the last couple of seconds."""
+        self.transport.ready(timeout=1.0)
+        return self.transport.seconds_since_contact() < LEARNER_BACK_S
+
+    def _stopping(self) -> bool:
+        return self.stop is not None and self.stop.is_set()
 
     def _keep_rate(self, started: float) -> None:
         if self.config.fps:
@@ -175,14 +223,27 @@ class Actor:
     def _send_transitions(self, recorder: EpisodeRecorder) -> None:
         self._seq += 1
         payload = recorder.take_chunk(self.transport.client_id, self._seq)
-        try:
-            self.transport.send_transitions(payload, timeout=0.0)
-            self.episodes_sent += 1
-        except TransportFull:
-            # The bound keeps memory flat while the learner is away; say so, keep acting.
-            self.episodes_dropped += 1
-            log.warning("learner unreachable and the send queue is full: transitions dropped "
-                        "(%d payloads so far)", self.episodes_dropped)
+        # Back-pressure: a full queue (the learner is not keeping up, or away) holds the actor
+        # here, between steps, with the robot still, instead of dropping what it recorded.
+        waited_since = None
+        while True:
+            try:
+                self.transport.send_transitions(payload, timeout=0.0 if waited_since is None
+                                                else 1.0)
+                self.episodes_sent += 1
+                break
+            except TransportFull:
+                if waited_since is None:
+                    waited_since = time.monotonic()
+                    log.warning("the send queue is full (the learner is not keeping up or is "
+                                "away): the robot waits until there is room")
+                if self._stopping():
+                    self.episodes_dropped += 1
+                    log.warning("stopping with a full send queue: one payload dropped")
+                    return
+        if waited_since is not None:
+            log.info("room in the send queue after %.1f s: acting again",
+                     time.monotonic() - waited_since)
 
     def _send_statistics(self, stats: dict) -> None:
         try:
@@ -192,6 +253,7 @@ class Actor:
 
     def run(self, max_episodes: int | None = None, stop=None) -> None:
         episodes = 0
+        stop = stop or self.stop
         while (max_episodes is None or episodes < max_episodes) and not (stop and stop.is_set()):
             stats = self.run_episode()
             episodes += 1
@@ -207,6 +269,7 @@ class Actor:
 def main(argv: list[str] | None = None) -> int:
     """python -m hiljax.actor --config TRAIN_CONFIG [--transport grpc|zmq] [overrides]"""
     import argparse
+    import secrets
     import signal
     import threading
 
@@ -230,25 +293,38 @@ def main(argv: list[str] | None = None) -> int:
 
     env = make_env(train.env_config(args.actor_index))
     check_env_matches_policy(env.observation_space, env.action_space, config.policy)
-    transport = make_actor_transport(config.transport, config.address,
-                                     client_id=f"actor-{args.actor_index}-{os.getpid()}",
-                                     max_queue_bytes=int(config.max_queue_mb * 2**20))
+    # A random part so nobody can guess the id (on a plain link it is all that names this
+    # process); the pid last, as logs and tests read it.
+    client_id = f"actor-{args.actor_index}-{secrets.token_hex(4)}-{os.getpid()}"
+    try:  # security files are read here: a missing or bad one stops the actor, saying which
+        transport = make_actor_transport(config.transport, config.address, client_id=client_id,
+                                         max_queue_bytes=int(config.max_queue_mb * 2**20),
+                                         options=config.security.transport_options(
+                                             config.transport))
+    except ValueError as error:  # ConfigError too
+        log.error("cannot reach the learner: %s", error)
+        env.close()
+        return 2
     log.info("actor %d: waiting for the learner at %s (%s)", args.actor_index, config.address,
              config.transport)
     if not transport.ready(timeout=args.ready_timeout):
-        log.error("no learner answered at %s within %.0f s", config.address, args.ready_timeout)
+        log.error("no learner admitted this actor at %s within %.0f s (unreachable, or it "
+                  "refused the actor's credentials: see above)", config.address,
+                  args.ready_timeout)
         return 1
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    actor = Actor(config, env, transport)
+    env_config = train.env_config(args.actor_index)
+    actor = Actor(config, env, transport, make_env=lambda: make_env(env_config), stop=stop)
     try:
         actor.run(args.max_episodes, stop)
     finally:
         if not transport.flush(timeout=10.0):
             log.warning("some episodes were not acknowledged by the learner before exit")
         transport.close()
-        env.close()
+        if actor.env is not None:
+            actor.env.close()
     return 0
 
 

@@ -44,8 +44,9 @@ from hiljax.run.checkpoint import (
     save_checkpoint,
 )
 from hiljax.run.device import select_learner_device
-from hiljax.run.ingest import buffer_batch, fill_offline_buffer, refuse_non_finite
+from hiljax.run.ingest import buffer_batch, fill_offline_buffer, validate_batch
 from hiljax.run.metrics import MetricsLogger
+from hiljax.run.durability import attach_journal
 from hiljax.run.multihost import run_lockstep
 from hiljax.run.pipeline import BackgroundLoop, BatchPrefetcher, Tracer
 from hiljax.storage.buffer import ReplayBuffer, sample_mixed
@@ -148,7 +149,8 @@ class Learner:
                 continue
             try:
                 batch = wire.decode_transitions(item.codec, item.payload, self._max_bytes)
-                refuse_non_finite(batch)
+                validate_batch(batch, self.config.policy, non_finite=self.config.non_finite,
+                               source=item.client_id)
                 batch = self._prepare(batch)
                 self.online.add_batch(**batch.as_kwargs())
             except Exception as error:  # noqa: BLE001 - one bad payload must not stop the learner
@@ -419,7 +421,7 @@ def main(argv: list[str] | None = None) -> int:
     import signal
     import threading
 
-    from transport.factory import NETWORK_KINDS, GrpcServerOptions, make_learner_transport
+    from transport.factory import NETWORK_KINDS, make_learner_transport
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", help="LearnerConfig JSON (default: built-in defaults)")
@@ -454,16 +456,23 @@ def main(argv: list[str] | None = None) -> int:
     network = config.actor_learner_config
     primary = jax.process_index() == 0  # the only one that serves actors
     kind = config.transport if primary else "inproc"
-    transport = make_learner_transport(
-        kind, host=network.learner_host, port=network.learner_port,
-        push_frequency_s=network.policy_parameters_push_frequency,
-        max_payload_bytes=int(config.max_payload_mb * 2**20),
-        options=GrpcServerOptions(max_actors=config.max_actors) if kind == "grpc" else None)
+    try:  # security files are read here: a missing or bad one stops the learner, saying which
+        transport = make_learner_transport(
+            kind, host=network.learner_host, port=network.learner_port,
+            push_frequency_s=network.policy_parameters_push_frequency,
+            max_payload_bytes=int(config.max_payload_mb * 2**20),
+            options=config.security.transport_options(kind, config.max_actors)
+            if primary else None)
+    except ValueError as error:  # ConfigError too
+        log.error("cannot start the learner's transport: %s", error)
+        return 2
     try:  # before the transport starts: a resumed run restores what it had already received
         learner = Learner.create(config, transport)
     except ValueError as error:  # ConfigError, DatasetError, CheckpointError: say why and stop
         log.error("cannot start the learner: %s", error)
         return 2
+    if not multihost:  # acknowledge an episode only once it is on the disk (exactly-once)
+        attach_journal(learner, transport)
     transport.start()
     log.info("learner serving %s on %s", config.transport, transport.address)
     (learner.run_dir / "learner_address").write_text(transport.address + "\n")

@@ -21,11 +21,11 @@ PICKLE_ALLOWED = {"transport.lerobot_codec", "hiljax.networks.resnet_weights"}
 PROCESSES = {"hiljax.learner", "hiljax.actor", "hiljax.eval", "hiljax.record", "hiljax.train",
              "hiljax.calibrate", "hiljax.virtual_robot", "hiljax.find_cameras",
              "hiljax.find_port", "hiljax.find_ee_bounds", "hiljax.crop_roi",
-             "hiljax.export_lerobot", "hiljax.import_lerobot"}
+             "hiljax.export_lerobot", "hiljax.import_lerobot", "hiljax.keys"}
 
 # layer -> what of hiljax / transport it may import besides itself. Lower layers first.
 LAYERS: dict[str, set[str]] = {
-    "transport": set(),
+    "transport": set(),  # transport.security (TLS, tokens, CURVE, key generation) included
     "hiljax.kinematics": set(),
     "hiljax.transition": set(),
     "hiljax.storage": {"hiljax.transition"},
@@ -143,6 +143,8 @@ def test_layering_check_catches_violations(tmp_path):
     names = _imports(probe, module="hiljax.envs.probe")
     assert "hiljax.networks" in names and "jax.numpy" in names
     assert _layer("hiljax.envs.probe") == "hiljax.envs" and _layer("hiljax.actor") == "hiljax.actor"
+    # The keys tool is a process; what it runs (key generation) sits in hiljax-free transport.
+    assert _layer("hiljax.keys") == "hiljax.keys" and _layer("transport.security") == "transport"
 
 
 def test_no_two_modules_import_each_other():

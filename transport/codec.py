@@ -32,7 +32,12 @@ MAGIC = b"HJXP"
 SCHEMA_VERSION = 1
 ALIGN = 64
 PATH_SEP = "/"
-MAX_HEADER_BYTES = 4 * 1024 * 1024  # names/shapes/meta only; a bigger header is a corrupt one
+# Names, shapes and meta only; a bigger header is a corrupt one. Unpacking costs up to ~75
+# bytes of Python objects per header byte (one-byte empty maps), so this also caps that.
+MAX_HEADER_BYTES = 1024 * 1024
+# Arrays per payload: an episode has a few dozen, a parameter push a few hundred; each costs
+# a spec and a numpy view (~300 bytes) before anything else is checked.
+MAX_ARRAYS = 8192
 MAX_SENDER_CHARS = 256
 _PREFIX = struct.Struct("<4sHHI")
 
@@ -185,6 +190,7 @@ def _unpack_header(raw) -> dict:
     _check(type(header["seq"]) is int and 0 <= header["seq"] < 2**64, "bad sequence number")
     _check(isinstance(header["meta"], dict), "meta is not a map")
     _check(isinstance(header["arrays"], list), "arrays is not a list")
+    _check(len(header["arrays"]) <= MAX_ARRAYS, f"more than {MAX_ARRAYS} arrays")
     _check(type(header["data_bytes"]) is int and header["data_bytes"] >= 0, "bad data size")
     return header
 

@@ -3,7 +3,8 @@
 Config checks and command lines take their choices from `KINDS` / `NETWORK_KINDS` and
 `check_kind` instead of spelling the list out. Options every kind understands are plain keyword
 arguments; the few that only one kind has travel in that kind's small options dataclass, so
-nothing is silently dropped for the other kinds.
+nothing is silently dropped for the other kinds. Security options (TLS, tokens, CURVE) are
+paths to the files `python -m hiljax.keys` writes; all None means a plain link.
 """
 
 import dataclasses
@@ -44,22 +45,47 @@ def _require_positive(options, *names: str) -> None:
             raise ValueError(f"{type(options).__name__}.{name} must be > 0")
 
 
+def _require_together(options, *names: str) -> None:
+    """Files that only work as a set (a certificate and its key): all of them or none."""
+    given = [getattr(options, name) is not None for name in names]
+    if any(given) and not all(given):
+        raise ValueError(f"{type(options).__name__}: {', '.join(names)} go together")
+
+
+def _require_with(options, name: str, needed: str) -> None:
+    if getattr(options, name) is not None and getattr(options, needed) is None:
+        raise ValueError(f"{type(options).__name__}.{name} needs {needed}")
+
+
 @dataclass(frozen=True)
 class GrpcServerOptions:
     # Sizes the worker pool: 3 long-lived RPCs per stock LeRobot actor, so a caller beyond
     # capacity is refused at once instead of hanging.
     max_actors: int = 16
+    # Calls one client may hold at once (RESOURCE_EXHAUSTED beyond): a hiljax actor holds at
+    # most 3, a stock LeRobot actor 4; the rest leaves room for an actor's restart.
+    max_calls_per_client: int = 6
+    tls_cert: str | None = None  # the learner's certificate (PEM): TLS on
+    tls_key: str | None = None  # its private key
+    tls_client_ca: str | None = None  # actors must show a certificate from this CA (mutual TLS)
+    tokens_file: str | None = None  # JSON {token: actor name}: every call needs one of them
+    token_file: str | None = None  # one token shared by every actor (names nobody)
 
     def __post_init__(self):
-        _require_positive(self, "max_actors")
+        _require_positive(self, "max_actors", "max_calls_per_client")
+        _require_together(self, "tls_cert", "tls_key")
+        _require_with(self, "tls_client_ca", "tls_cert")
 
 
 @dataclass(frozen=True)
 class ZmqServerOptions:
     client_timeout_s: float = 3.0  # an actor silent this long drops out of connected_clients()
+    curve_server_secret: str | None = None  # the learner's CURVE .key_secret file: CURVE on
+    curve_clients_dir: str | None = None  # folder of the allowed actors' <name>.key files
 
     def __post_init__(self):
         _require_positive(self, "client_timeout_s")
+        _require_together(self, "curve_server_secret", "curve_clients_dir")
 
 
 @dataclass(frozen=True)
@@ -70,9 +96,15 @@ class InprocServerOptions:
 @dataclass(frozen=True)
 class GrpcClientOptions:
     send_timeout_s: float = 60.0  # one SendTransitions call; it is retried after this
+    tls_ca: str | None = None  # the CA of the learner's certificate: TLS on
+    tls_cert: str | None = None  # the actor's certificate, for mutual TLS
+    tls_key: str | None = None  # its private key
+    token_file: str | None = None  # a file holding this actor's (or the shared) token
 
     def __post_init__(self):
         _require_positive(self, "send_timeout_s")
+        _require_together(self, "tls_cert", "tls_key")
+        _require_with(self, "tls_cert", "tls_ca")
 
 
 @dataclass(frozen=True)
@@ -80,9 +112,12 @@ class ZmqClientOptions:
     window: int = 4  # payloads in flight before waiting for acknowledgements (credit)
     ack_timeout_s: float = 5.0  # unacknowledged this long -> reconnect and resend
     heartbeat_s: float = 0.5  # keeps the learner's connected_clients() current
+    curve_server_public: str | None = None  # the learner's CURVE public key file: CURVE on
+    curve_client_secret: str | None = None  # this actor's .key_secret file
 
     def __post_init__(self):
         _require_positive(self, "window", "ack_timeout_s", "heartbeat_s")
+        _require_together(self, "curve_server_public", "curve_client_secret")
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,8 @@ Two background threads:
   drops what it had already accepted);
 - the parameter reader keeps a StreamParameters call open (reopening it with backoff after a
   failure) and keeps only the newest parameters.
+With `tls_ca` the channel is TLS and trusts only that CA (plus the actor's own certificate for
+mutual TLS); with `token_file` every call carries `authorization: Bearer <token>`.
 """
 
 import logging
@@ -19,7 +21,14 @@ import grpc
 from transport import chunks as chunking
 from transport._generated import services_pb2, services_pb2_grpc
 from transport.errors import PayloadError
-from transport.grpc_options import META_CLIENT_ID, META_PARAM_CODEC, META_SEQ, channel_options
+from transport.grpc_options import (
+    META_AUTHORIZATION,
+    META_CLIENT_ID,
+    META_PARAM_CODEC,
+    META_SEQ,
+    channel_credentials,
+    channel_options,
+)
 from transport.interface import (
     CODEC_HILJAX,
     CODECS,
@@ -34,6 +43,7 @@ from transport.interface import (
     unpack_parameters,
 )
 from transport.queues import Backoff, NewestSlot, Outgoing, OutgoingQueue
+from transport.security import BEARER, checked_name, read_secret_file
 
 log = logging.getLogger(__name__)
 _MESSAGES = {
@@ -42,6 +52,9 @@ _MESSAGES = {
 }
 # The learner refused the payload itself: resending cannot help.
 _FATAL_CODES = (grpc.StatusCode.INVALID_ARGUMENT,)
+HEARTBEAT_S = 1.0  # an idle actor asks Ready this often (seconds_since_contact stays fresh)
+# The learner refused our credentials: retrying cannot help until someone fixes them.
+_REFUSED_CODES = (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED)
 
 
 class GrpcActorClient(ActorTransport):
@@ -55,18 +68,25 @@ class GrpcActorClient(ActorTransport):
         max_queue_bytes: int = DEFAULT_QUEUE_BYTES,
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
         send_timeout_s: float = 60.0,
+        tls_ca: str | None = None,
+        tls_cert: str | None = None,
+        tls_key: str | None = None,
+        token_file: str | None = None,
         max_backoff_s: float = DEFAULT_MAX_BACKOFF_S,
     ):
         if param_codec not in CODECS:
             raise ValueError(f"unknown parameter codec {param_codec!r}")
         self.address = address
-        self.client_id = client_id or new_client_id()
+        # The learner refuses ids it could confuse with its own "id@actor" keys: fail here.
+        self.client_id = checked_name(client_id or new_client_id())
         self.param_codec = param_codec
         self.max_payload_bytes = max_payload_bytes
         self.send_timeout_s = send_timeout_s
         self.max_backoff_s = max_backoff_s
         self._metadata = ((META_CLIENT_ID, self.client_id), (META_PARAM_CODEC, param_codec))
-        self._channel = grpc.insecure_channel(address, options=channel_options())
+        if token_file is not None:
+            self._metadata += ((META_AUTHORIZATION, BEARER + read_secret_file(token_file)),)
+        self._channel = _make_channel(address, tls_ca, tls_cert, tls_key)
         self._stub = services_pb2_grpc.LearnerServiceStub(self._channel)
         self._outgoing = OutgoingQueue(max_queue_items, max_queue_bytes)
         self._parameters = NewestSlot()
@@ -92,8 +112,13 @@ class GrpcActorClient(ActorTransport):
                     timeout=max(0.05, min(1.0, deadline.left())),
                     metadata=self._metadata,
                 )
+                self._contact()
                 return True
             except grpc.RpcError as error:
+                if error.code() in _REFUSED_CODES:
+                    log.error("the learner at %s refused this actor: %s (check the actor's "
+                              "token / certificate)", self.address, error.details())
+                    return False
                 log.debug("Ready failed: %s", error.code())
             if deadline.left() <= 0 or backoff.sleep(self._closed) or deadline.left() <= 0:
                 return False
@@ -119,9 +144,11 @@ class GrpcActorClient(ActorTransport):
         while not self._closed.is_set():
             entry = self._outgoing.first(timeout=0.5)
             if entry is None:
+                self._heartbeat_if_due()
                 continue
             try:
                 self._send_one(entry)
+                self._contact()
                 self._outgoing.ack(entry.seq)
                 backoff.reset()
                 if unreachable_since is not None:
@@ -140,12 +167,26 @@ class GrpcActorClient(ActorTransport):
                     continue
                 if unreachable_since is None:
                     unreachable_since = time.monotonic()
+                    if error.code() in _REFUSED_CODES:
+                        log.error("the learner at %s refused this actor's credentials (%s): "
+                                  "payloads stay queued (bounded)", self.address, error.details())
                     log.warning("learner at %s unreachable (%s): payloads stay queued (bounded) "
                                 "and are resent when it is back", self.address, error.code())
                 log.debug(
                     "sending %s %d failed (%s); retrying", entry.kind, entry.seq, error.code()
                 )
                 backoff.sleep(self._closed)
+
+    def _heartbeat_if_due(self) -> None:
+        """With nothing to send, ask Ready (a unary call LeRobot's service has) once a second,
+        so the contact clock also runs while the actor is idle."""
+        if self._closed.is_set() or self.seconds_since_contact() < HEARTBEAT_S:
+            return
+        try:
+            self._stub.Ready(services_pb2.Empty(), timeout=HEARTBEAT_S, metadata=self._metadata)
+            self._contact()
+        except (grpc.RpcError, ValueError):  # unreachable (or the channel closed meanwhile)
+            pass  # the clock keeps running
 
     def _send_one(self, entry: Outgoing) -> None:
         message = _MESSAGES[entry.kind]
@@ -196,7 +237,20 @@ class GrpcActorClient(ActorTransport):
                 log.error("ignored bad parameters from the learner: %s", error)
                 continue
             self._parameters.offer(version, payload)
+            self._contact()
             backoff.reset()
+
+
+def _make_channel(address: str, tls_ca: str | None, tls_cert: str | None,
+                  tls_key: str | None) -> grpc.Channel:
+    if tls_ca is None:
+        if tls_cert is not None or tls_key is not None:
+            raise ValueError("a client certificate needs tls_ca (the CA the learner's is from)")
+        return grpc.insecure_channel(address, options=channel_options())
+    if (tls_cert is None) != (tls_key is None):
+        raise ValueError("mutual TLS needs both tls_cert and tls_key")
+    credentials = channel_credentials(tls_ca, tls_cert, tls_key)
+    return grpc.secure_channel(address, credentials, options=channel_options())
 
 
 class _Deadline:

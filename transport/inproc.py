@@ -182,6 +182,9 @@ class InprocActor(ActorTransport):
     def flush(self, timeout: float) -> bool:
         return True  # delivery is synchronous
 
+    def seconds_since_contact(self) -> float:
+        return 0.0  # the learner is in this process
+
     def close(self) -> None:
         if self._attached_to is not None and not self._closed:
             self._attached_to.attach(self.client_id, -1)

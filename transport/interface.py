@@ -11,6 +11,7 @@ actor learns the version without decoding; a stock LeRobot actor gets the bare t
 import abc
 import struct
 import threading
+import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -232,6 +233,20 @@ class ActorTransport(abc.ABC):
     def pending(self) -> int:
         """Payloads queued and not yet acknowledged."""
         return len(self._outgoing)
+
+    # Implementations call `_contact()` whenever the learner answers (an acknowledgement, a
+    # handshake or heartbeat reply, parameters), so a silent learner is noticed within seconds.
+    _last_contact: float | None = None
+
+    def _contact(self) -> None:
+        self._last_contact = time.monotonic()
+
+    def seconds_since_contact(self) -> float:
+        """Seconds since the learner last answered (counted from creation before it ever has);
+        the actor's watchdog stops the robot when this grows past its limit."""
+        if self._last_contact is None:
+            self._contact()
+        return time.monotonic() - self._last_contact
 
     @abc.abstractmethod
     def close(self) -> None: ...

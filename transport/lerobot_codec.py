@@ -39,6 +39,16 @@ _STORAGE_DTYPES = {
 # Arrays rebuilt from one archive may not exceed this multiple of its size (expand()-style
 # stride-0 views are legal, but a 1-element storage must not become a 100 GB array).
 MAX_EXPANSION = 16
+# A stock actor's episode has no stride-0 views; a tensor shared by two transitions (state t is
+# next_state t - 1) may be rebuilt twice. 4 leaves room for that and little for an attacker.
+TRANSITIONS_MAX_EXPANSION = 4
+# The object graph (data.pkl, or an interactions pickle) may not exceed this: unpickling costs
+# up to ~90 bytes of Python objects per pickle byte (one-byte EMPTY_DICT opcodes), so this caps
+# that at ~360 MB whatever the payload's size. An honest episode's pickle is ~400 bytes per
+# transition (tensors live in the archive's storage records, not in the pickle).
+MAX_PICKLE_BYTES = 4 * 1024 * 1024
+# Transition dicts go at most this deep (transition -> "state" / "complementary_info" -> key).
+MAX_NESTING = 4
 PICKLE_PROTOCOL_BYTE = 0x80
 
 
@@ -178,6 +188,8 @@ def _check_opcodes(data: bytes) -> None:
 
 
 def _unpickle(data: bytes, records: Mapping[str, bytes] | None, budget_bytes: int):
+    if len(data) > MAX_PICKLE_BYTES:
+        raise PayloadError(f"pickle of {len(data)} bytes exceeds {MAX_PICKLE_BYTES}")
     _check_opcodes(data)
     try:
         return _AllowlistUnpickler(data, records, budget_bytes).load()
@@ -190,16 +202,19 @@ def _unpickle(data: bytes, records: Mapping[str, bytes] | None, budget_bytes: in
 # ----------------------------------------------------------------------------- public API
 
 
-def load_torch_archive(payload: bytes | memoryview, *, max_bytes: int | None = None):
-    """What torch.load(weights_only=True) would return, with numpy arrays for tensors."""
+def load_torch_archive(payload: bytes | memoryview, *, max_bytes: int | None = None,
+                       max_expansion: int = MAX_EXPANSION):
+    """What torch.load(weights_only=True) would return, with numpy arrays for tensors (which
+    may not total more than max_expansion times the payload's size, plus 1 MiB)."""
     archive = read_archive(payload, max_bytes=max_bytes)
-    return _unpickle(archive.pickle_bytes, archive.records, MAX_EXPANSION * len(payload) + 2**20)
+    return _unpickle(archive.pickle_bytes, archive.records, max_expansion * len(payload) + 2**20)
 
 
 def decode_transitions(payload: bytes | memoryview, *, max_bytes: int | None = None) -> list[dict]:
     """A stock actor's episode: list of {state, action, reward, next_state, done, truncated,
     complementary_info} dicts, tensors as numpy arrays (leading batch dim 1 kept)."""
-    transitions = load_torch_archive(payload, max_bytes=max_bytes)
+    transitions = load_torch_archive(payload, max_bytes=max_bytes,
+                                     max_expansion=TRANSITIONS_MAX_EXPANSION)
     if not isinstance(transitions, list) or not all(isinstance(t, dict) for t in transitions):
         raise PayloadError("LeRobot transitions payload is not a list of dicts")
     for index, transition in enumerate(transitions):
@@ -239,28 +254,96 @@ def encode_transitions(transitions: list[Mapping]) -> bytes:
     return write_archive(list(transitions))
 
 
-_LEAF_TYPES = (np.ndarray, int, float, bool, np.number, np.bool_)
+_SCALAR_TYPES = (int, float, bool, np.number, np.bool_)
+_SCALAR_CHARGE = 8  # bytes a stacked number takes
 
 
-def stack_transitions(transitions: list[Mapping]) -> dict:
-    """Batch a decoded episode: arrays stacked on a leading time axis (batch dim 1 dropped)."""
+def stack_transitions(transitions: list[Mapping], budget_bytes: int | None = None) -> dict:
+    """Batch a decoded episode: arrays stacked on a leading time axis (batch dim 1 dropped).
 
-    def stack(values):
-        first = values[0]
-        if isinstance(first, Mapping):
-            return {key: stack([v[key] for v in values]) for key in first}
-        for value in values:  # tensors and numbers only: a nested list (shared references in
-            if not isinstance(value, _LEAF_TYPES):  # the pickle) could expand exponentially
-                raise PayloadError(f"a transition value is a {type(value).__name__}, not a "
-                                   "tensor or a number")
-        arrays = [np.asarray(v) for v in values]
-        if arrays[0].ndim >= 1 and arrays[0].shape[0] == 1:
-            arrays = [a[0] for a in arrays]
-        return np.stack(arrays)
-
-    if not transitions:
+    Every transition must have the same structure (dicts with string keys, at most MAX_NESTING
+    deep, tensors or numbers at the leaves). The stacked bytes are charged to `budget_bytes`
+    BEFORE anything is copied: a pickle may reference one tensor from a million transitions.
+    Default budget: twice the bytes of the distinct tensors (an honest episode shares each
+    state between two transitions, never more) plus the numbers, plus 1 MiB."""
+    if not isinstance(transitions, list) or not transitions:
         raise PayloadError("empty episode")
-    try:
-        return {key: stack([t[key] for t in transitions]) for key in transitions[0]}
-    except (KeyError, ValueError, TypeError) as error:
-        raise PayloadError(f"transitions do not share one structure: {error}") from None
+    if budget_bytes is None:
+        budget_bytes = _default_stack_budget(transitions)
+    budget = [budget_bytes]  # one counter shared by the recursion
+    return _stack_dicts(transitions, "transition", 0, budget)
+
+
+def _stack_dicts(values: list, path: str, depth: int, budget: list[int]) -> dict:
+    if depth >= MAX_NESTING:
+        raise PayloadError(f"{path}: transitions nest deeper than {MAX_NESTING} levels")
+    if not all(isinstance(v, Mapping) for v in values):
+        raise PayloadError(f"{path}: a dict in one transition, something else in another")
+    keys = list(values[0])
+    if not all(isinstance(k, str) for k in keys):
+        raise PayloadError(f"{path}: keys must be strings")
+    if any(len(v) != len(keys) or any(k not in v for k in keys) for v in values):
+        raise PayloadError(f"{path}: transitions do not share one set of keys")
+    out = {}
+    for key in keys:
+        column, where = [v[key] for v in values], f"{path}[{key!r}]"
+        if isinstance(column[0], Mapping):
+            out[key] = _stack_dicts(column, where, depth + 1, budget)
+        else:
+            out[key] = _stack_leaves(column, where, budget)
+    return out
+
+
+def _stack_leaves(values: list, path: str, budget: list[int]) -> np.ndarray:
+    """One (T, ...) array from T tensors (batch dim 1 dropped) or T numbers."""
+    for value in values:  # tensors and numbers only: a nested list (shared references in the
+        if not isinstance(value, (np.ndarray, *_SCALAR_TYPES)):  # pickle) could expand
+            raise PayloadError(f"{path}: a transition value is a {type(value).__name__}, "
+                               "not a tensor or a number")  # exponentially in numpy
+    _charge(budget, _SCALAR_CHARGE * len(values), path)  # before any per-value object
+    if all(isinstance(v, _SCALAR_TYPES) for v in values):
+        return _plain_numbers(np.array(values), path)
+    arrays = [v if isinstance(v, np.ndarray) else _plain_numbers(np.asarray(v), path)
+              for v in values]
+    first = arrays[0]
+    if any(a.shape != first.shape for a in arrays):
+        raise PayloadError(f"{path}: tensors of different shapes in one episode")
+    itemsize = max(a.dtype.itemsize for a in arrays)
+    _charge(budget, max(first.size * itemsize - _SCALAR_CHARGE, 0) * len(arrays), path)
+    stacked = np.stack(arrays)
+    if first.ndim >= 1 and first.shape[0] == 1:
+        stacked = stacked.reshape(stacked.shape[:1] + stacked.shape[2:])
+    return stacked
+
+
+def _plain_numbers(array: np.ndarray, path: str) -> np.ndarray:
+    if array.dtype.kind not in "biuf":  # e.g. a Python int beyond 64 bits: an object array
+        raise PayloadError(f"{path}: a value that is not a plain number")
+    return array
+
+
+def _charge(budget: list[int], nbytes: int, path: str) -> None:
+    budget[0] -= nbytes
+    if budget[0] < 0:
+        raise PayloadError(f"{path}: stacking would copy far more than the episode holds")
+
+
+def _default_stack_budget(transitions: list) -> int:
+    """Bytes of the distinct objects under `transitions` (shared dicts and tensors once each:
+    the walk itself must not multiply shared references)."""
+    seen: set[int] = set()
+    tensor_bytes = numbers = 0
+    pending = [(t, 0) for t in transitions]
+    while pending:
+        value, depth = pending.pop()
+        if isinstance(value, (Mapping, np.ndarray)):
+            if id(value) in seen:
+                continue
+            seen.add(id(value))
+        if isinstance(value, Mapping) and depth < MAX_NESTING:
+            pending.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, np.ndarray):
+            tensor_bytes += max(value.nbytes, _SCALAR_CHARGE)
+        else:
+            numbers += 1
+    return 2 * tensor_bytes + _SCALAR_CHARGE * numbers + 2**20

@@ -10,34 +10,59 @@ from transport.errors import TransportClosed, TransportFull
 
 
 class PayloadQueue:
-    """FIFO bounded by item count AND total bytes (the learner's inbound queue).
+    """FIFO bounded by item count AND total bytes (the learner's inbound queue), and by the bytes
+    any one client has queued.
 
     An item bigger than max_bytes is still admitted into an empty queue, else it could never
-    pass; the byte bound then holds for everything queued behind it.
+    pass; the byte bound then holds for everything queued behind it. Likewise a client with
+    nothing queued may always queue one item (if the queue has room), whatever its size.
+
+    The per-client cap (default max_bytes // 4) keeps one fast or hostile actor from filling
+    the queue: once it holds that much, its next put waits (its acknowledgement is delayed: the
+    same back-pressure as a full queue) while other actors' payloads still find room. A quarter
+    leaves three quarters for everyone else, and with the defaults (1 GiB queue, 256 MiB
+    payloads) still lets a client queue one maximal payload. The client is the `client`
+    argument of put, else the item's `client_id` (transport.interface.Received has one), so both
+    servers get the cap without naming it; items with neither share no cap.
     """
 
-    def __init__(self, max_items: int, max_bytes: int):
+    def __init__(self, max_items: int, max_bytes: int, max_client_bytes: int | None = None):
         self.max_items, self.max_bytes = max_items, max_bytes
+        self.max_client_bytes = max_bytes // 4 if max_client_bytes is None else max_client_bytes
         self._items: collections.deque = collections.deque()
         self._bytes = 0
+        self._client_bytes: dict[str, int] = {}  # only clients with something queued
         self._cond = threading.Condition()
 
     def __len__(self) -> int:
         with self._cond:
             return len(self._items)
 
-    def _fits(self, size: int) -> bool:
+    def queued_bytes(self, client: str | None = None) -> int:
+        """Bytes queued in all, or by `client`."""
+        with self._cond:
+            return self._bytes if client is None else self._client_bytes.get(client, 0)
+
+    def _fits(self, size: int, client: str | None) -> bool:
         if not self._items:
             return True
-        return len(self._items) < self.max_items and self._bytes + size <= self.max_bytes
+        if len(self._items) >= self.max_items or self._bytes + size > self.max_bytes:
+            return False
+        held = self._client_bytes.get(client, 0) if client is not None else 0
+        return held == 0 or held + size <= self.max_client_bytes
 
-    def put(self, item, size: int, timeout: float | None = None) -> bool:
-        """Append; wait up to `timeout` for room. False if there was none."""
+    def put(self, item, size: int, timeout: float | None = None, client: str | None = None) -> bool:
+        """Append; wait up to `timeout` for room (in the queue and under the client's cap).
+        False if there was none."""
+        if client is None:
+            client = getattr(item, "client_id", None)
         with self._cond:
-            if not self._cond.wait_for(lambda: self._fits(size), timeout):
+            if not self._cond.wait_for(lambda: self._fits(size, client), timeout):
                 return False
-            self._items.append((item, size))
+            self._items.append((item, size, client))
             self._bytes += size
+            if client is not None:
+                self._client_bytes[client] = self._client_bytes.get(client, 0) + size
             self._cond.notify_all()
             return True
 
@@ -49,12 +74,22 @@ class PayloadQueue:
             count = len(self._items) if max_items is None else min(max_items, len(self._items))
             out = []
             for _ in range(count):
-                item, size = self._items.popleft()
+                item, size, client = self._items.popleft()
                 self._bytes -= size
+                self._release(client, size)
                 out.append(item)
             if out:
                 self._cond.notify_all()
             return out
+
+    def _release(self, client: str | None, size: int) -> None:
+        if client is None:
+            return
+        left = self._client_bytes[client] - size
+        if left > 0:
+            self._client_bytes[client] = left
+        else:  # forgotten at zero: the table holds only clients with payloads queued
+            del self._client_bytes[client]
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,12 @@ import numpy as np
 from transport.errors import PayloadError
 
 ZIP_MAGIC = b"PK\x03\x04"
+# zipfile builds a ~500-byte ZipInfo per central-directory entry (46 bytes + name) before any
+# entry can be checked: capping the directory's size caps that at ~45 MB. An honest archive has
+# one entry per storage, ~80 bytes each (a 1000-step image episode: ~0.5 MB).
+MAX_CENTRAL_DIRECTORY_BYTES = 4 * 1024 * 1024
+_END_OF_DIRECTORY = struct.Struct("<4s4xHHII")  # signature, entries, total entries, size, offset
+_ZIP64_LOCATOR_SIZE = 20
 ALIGNMENT = 64
 ARCHIVE_NAME = "archive"
 # numpy wire dtype -> legacy torch storage class name, as torch.save writes them.
@@ -53,6 +59,10 @@ def read_archive(payload: bytes | memoryview, max_bytes: int | None = None) -> T
         raise PayloadError(f"archive too large: {len(payload)} > {max_bytes} bytes")
     if not is_torch_archive(payload):
         raise PayloadError("not a torch.save archive (no zip signature)")
+    directory_bytes = _central_directory_size(payload)
+    if directory_bytes > MAX_CENTRAL_DIRECTORY_BYTES:
+        raise PayloadError(f"zip central directory of {directory_bytes} bytes exceeds "
+                           f"{MAX_CENTRAL_DIRECTORY_BYTES}")
     try:
         with zipfile.ZipFile(io.BytesIO(payload)) as archive:
             return _read_entries(archive, len(payload))
@@ -61,6 +71,23 @@ def read_archive(payload: bytes | memoryview, max_bytes: int | None = None) -> T
         if isinstance(error, PayloadError):
             raise
         raise PayloadError(f"corrupt torch.save archive: {error}") from None
+
+
+def _central_directory_size(payload: bytes | memoryview) -> int:
+    """The central directory's size as zipfile will read it (the zip64 record's when there is
+    one, as torch writes); 0 when there is no end record (zipfile then refuses the archive)."""
+    tail = bytes(payload[-(_END_OF_DIRECTORY.size + 0xFFFF):])  # the end record + its comment
+    end = tail.rfind(b"PK\x05\x06")
+    if end < 0 or end + _END_OF_DIRECTORY.size > len(tail):
+        return 0
+    size = _END_OF_DIRECTORY.unpack_from(tail, end)[3]
+    locator = end - _ZIP64_LOCATOR_SIZE
+    if locator >= 0 and tail[locator:locator + 4] == b"PK\x06\x07":
+        (record_at,) = struct.unpack_from("<Q", tail, locator + 8)
+        record = bytes(payload[record_at:record_at + 56]) if record_at < len(payload) else b""
+        if len(record) == 56 and record[:4] == b"PK\x06\x06":
+            size = max(size, struct.unpack_from("<Q", record, 40)[0])
+    return size
 
 
 def _read_entries(archive: zipfile.ZipFile, payload_size: int) -> TorchArchive:

@@ -4,6 +4,10 @@ One I/O thread owns the DEALER (payloads out, acknowledgements in) and the SUB (
 Payloads leave the send queue only when acknowledged; at most `window` are in flight. They are
 resent at once when the learner restarts (a new instance id in WELCOME) and, as a fallback,
 when no acknowledgement came for `ack_timeout_s` (doubling up to a minute).
+
+With CURVE keys (the learner's public key, the actor's own keypair) both sockets encrypt and the
+learner knows the actor by its key. Sends never block the I/O thread: a message the full send
+pipe refuses stays in flight and goes again with the next resend.
 """
 
 import logging
@@ -29,6 +33,7 @@ from transport.interface import (
     unpack_parameters,
 )
 from transport.queues import Backoff, NewestSlot, OutgoingQueue
+from transport.security import checked_name
 
 log = logging.getLogger(__name__)
 _KIND_FRAMES = {KIND_TRANSITIONS: proto.KIND_T, KIND_INTERACTIONS: proto.KIND_I}
@@ -48,16 +53,25 @@ class ZmqActorClient(ActorTransport):
         window: int = 4,
         ack_timeout_s: float = 5.0,
         heartbeat_s: float = 0.5,
+        curve_server_public: str | None = None,
+        curve_client_secret: str | None = None,
         max_backoff_s: float = DEFAULT_MAX_BACKOFF_S,
     ):
         if param_codec not in CODECS:
             raise ValueError(f"unknown parameter codec {param_codec!r}")
         self.host, self.port = proto.split_address(address)
-        self.client_id = client_id or new_client_id()
+        # The learner refuses ids it could confuse with its own "id@actor" keys: fail here.
+        self.client_id = checked_name(client_id or new_client_id())
         self.param_codec = param_codec
         self.max_payload_bytes = max_payload_bytes
         self.window, self.ack_timeout_s, self.heartbeat_s = window, ack_timeout_s, heartbeat_s
         self.max_backoff_s = max_backoff_s
+        if (curve_server_public is None) != (curve_client_secret is None):
+            raise ValueError("CURVE needs both curve_server_public and curve_client_secret")
+        self._curve = None if curve_server_public is None else (
+            proto.load_curve_public(curve_server_public),
+            proto.load_curve_secret(curve_client_secret),
+        )
         self._outgoing = OutgoingQueue(max_queue_items, max_queue_bytes)
         self._parameters = NewestSlot()
         self._ready = threading.Event()
@@ -111,6 +125,10 @@ class _Link:
         self.dealer.setsockopt(zmq.LINGER, 0)
         self.dealer.setsockopt(zmq.RECONNECT_IVL, 100)
         self.dealer.setsockopt(zmq.RECONNECT_IVL_MAX, 1000)
+        self.dealer.setsockopt(zmq.SNDHWM, proto.ACTOR_SNDHWM)
+        self.dealer.setsockopt(zmq.RCVHWM, proto.ACTOR_RCVHWM)
+        self.dealer.setsockopt(zmq.MAXMSGSIZE, proto.CONTROL_MAX_BYTES)
+        self._secure(self.dealer)
         self.dealer.connect(f"tcp://{owner.host}:{owner.port}")
         self.sub: zmq.Socket | None = None
         self.param_port: int | None = None
@@ -121,6 +139,20 @@ class _Link:
         self.ack_timeout = owner.ack_timeout_s
         self.hello_backoff = Backoff(maximum=owner.max_backoff_s)
         self.next_hello = 0.0
+
+    def _secure(self, socket: zmq.Socket) -> None:
+        if self.owner._curve is not None:
+            server_public, keys = self.owner._curve
+            proto.make_curve_client(socket, server_public, keys)
+
+    def _post(self, frames: list) -> bool:
+        """Send without ever blocking the I/O thread; False when the send pipe is full (the
+        learner has been away long enough to fill it: what matters is resent later)."""
+        try:
+            self.dealer.send_multipart(frames, zmq.NOBLOCK, copy=False)
+            return True
+        except zmq.Again:
+            return False
 
     def close(self) -> None:
         try:  # tell the learner at once instead of letting it time us out
@@ -162,7 +194,7 @@ class _Link:
         if now < self.next_hello:
             return
         kind = proto.HEARTBEAT if self.owner._ready.is_set() else proto.HELLO
-        self.dealer.send_multipart([kind, self.owner.client_id.encode()])
+        self._post([kind, self.owner.client_id.encode()])
         delay = (
             self.owner.heartbeat_s
             if self.owner._ready.is_set()
@@ -186,6 +218,10 @@ class _Link:
         self.sub = self.owner._context.socket(zmq.SUB)
         self.sub.setsockopt(zmq.LINGER, 0)
         self.sub.setsockopt(zmq.CONFLATE, 1)  # keep only the newest parameters
+        self.sub.setsockopt(zmq.RCVHWM, proto.PARAMETERS_HWM)
+        self.sub.setsockopt(zmq.MAXMSGSIZE,
+                            self.owner.max_payload_bytes + proto.FRAME_OVERHEAD_BYTES)
+        self._secure(self.sub)
         self.sub.setsockopt(zmq.SUBSCRIBE, params_topic(self.owner.param_codec))
         self.sub.connect(f"tcp://{self.owner.host}:{param_port}")
         self.param_port = param_port
@@ -199,6 +235,7 @@ class _Link:
             except zmq.Again:
                 return
             kind = frames[0]
+            self.owner._contact()  # any reply: the learner is there (heartbeats get WELCOME)
             if kind == proto.ACK and len(frames) == 2:
                 self._acknowledged(proto.unpack_seq(frames[1]))
             elif kind == proto.NACK and len(frames) == 3:
@@ -236,7 +273,8 @@ class _Link:
             proto.pack_seq(entry.seq),
             entry.payload,
         ]
-        self.dealer.send_multipart(frames, copy=False)
+        if not self._post(frames):
+            log.debug("send pipe full; payload %d goes with the next resend", entry.seq)
 
     def _send_new(self) -> None:
         room = self.owner.window - len(self.in_flight)

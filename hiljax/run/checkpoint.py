@@ -6,9 +6,11 @@ A checkpoint is a directory `checkpoints/step_<N>/` holding
     buffer_<name>.arrays    each replay buffer (online, offline)
     learner.json            the learner's counters and its sampling RNG state
     COMPLETE                written last: a directory without it was cut off mid-write
-and `checkpoints/LATEST` names the newest complete one (replaced atomically). Every array file
-carries checksums (hiljax.storage.array_file). A missing, truncated or foreign checkpoint raises
-CheckpointError; a run never silently starts fresh from a broken one.
+and `checkpoints/LATEST` names the newest one. hiljax.run.checkpoint_dir makes a checkpoint
+complete or absent even under SIGKILL (staging directory, fsync, one rename) and resumes from the
+newest complete one whatever LATEST says. Every array file carries checksums
+(hiljax.storage.array_file). A missing, truncated or foreign checkpoint raises CheckpointError; a
+run never silently starts fresh from a broken one.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +27,12 @@ import numpy as np
 
 from hiljax.agents.sac import SACAgent
 from hiljax.config import ConfigError, SACConfig, from_dict, to_dict
+from hiljax.run.checkpoint_dir import (
+    COMPLETE_MARKER,
+    commit_checkpoint,
+    is_checkpoints_root,
+    latest_checkpoint,
+)
 from hiljax.storage.array_file import ArrayFileError, read_array_file, write_array_file
 from hiljax.storage.buffer import ReplayBuffer
 from hiljax.storage.files import write_json_atomic
@@ -33,7 +40,6 @@ from hiljax.storage.files import write_json_atomic
 log = logging.getLogger(__name__)
 
 AGENT_FORMAT, AGENT_VERSION = "hiljax.sac_agent", 1
-COMPLETE_MARKER = "COMPLETE"
 
 
 class CheckpointError(ValueError):
@@ -95,51 +101,33 @@ def agent_from_arrays(config: SACConfig, arrays: dict[str, np.ndarray]) -> SACAg
 def save_checkpoint(checkpoints_dir: str | os.PathLike, agent: SACAgent, *,
                     buffers: dict[str, ReplayBuffer] | None = None, extra: dict | None = None,
                     keep: int | None = 3) -> Path:
-    """Write a complete checkpoint for `agent.step`, mark it LATEST, keep the newest `keep`."""
-    root = Path(checkpoints_dir)
-    root.mkdir(parents=True, exist_ok=True)
+    """Write a complete checkpoint for `agent.step`, mark it LATEST, keep the newest `keep`.
+    Complete or absent whenever the process dies (hiljax.run.checkpoint_dir)."""
     step = int(agent.step)
-    final = root / f"step_{step:09d}"
-    staging = root / f".{final.name}.partial"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
     meta = {"config": to_dict(agent.config), "step": step}
-    write_array_file(staging / "agent.arrays", AGENT_FORMAT, AGENT_VERSION, meta,
-                     agent_to_arrays(agent))
-    for name, buffer in (buffers or {}).items():
-        buffer.save(staging / f"buffer_{name}.arrays")
-    write_json_atomic(staging / "learner.json", extra or {})
-    (staging / COMPLETE_MARKER).write_text(f"{step}\n")
-    shutil.rmtree(final, ignore_errors=True)
-    os.replace(staging, final)
-    write_json_atomic(root / "LATEST", {"checkpoint": final.name})
+    arrays = agent_to_arrays(agent)  # from the device before anything touches the disk
+
+    def write_files(staging: Path) -> None:
+        write_array_file(staging / "agent.arrays", AGENT_FORMAT, AGENT_VERSION, meta, arrays)
+        for name, buffer in (buffers or {}).items():
+            buffer.save(staging / f"buffer_{name}.arrays")
+        write_json_atomic(staging / "learner.json", extra or {})
+
+    final = commit_checkpoint(checkpoints_dir, step, write_files, keep)
     log.info("checkpoint saved: %s", final)
-    if keep:
-        for old in sorted(root.glob("step_*"))[:-keep]:
-            shutil.rmtree(old, ignore_errors=True)
     return final
 
 
-def latest_checkpoint(checkpoints_dir: str | os.PathLike) -> Path | None:
-    """The newest complete checkpoint directory, or None if the run has none yet."""
-    root = Path(checkpoints_dir)
-    pointer = root / "LATEST"
-    if not pointer.exists():
-        return None
-    try:
-        name = json.loads(pointer.read_text())["checkpoint"]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise CheckpointError(f"{pointer} is unreadable: {exc!r}") from exc
-    return root / name
-
-
 def load_checkpoint(path: str | os.PathLike, *, with_buffers: bool = True) -> Checkpoint:
-    """Restore a checkpoint directory (or a checkpoints dir, meaning its LATEST).
+    """Restore a checkpoint directory, or a checkpoints dir: its newest complete checkpoint.
 
     `with_buffers=False` restores the agent only (evaluation does not need the replay data)."""
     path = Path(path)
-    if (path / "LATEST").exists():
-        path = latest_checkpoint(path)
+    if is_checkpoints_root(path):
+        found = latest_checkpoint(path)
+        if found is None:
+            raise CheckpointError(f"no complete checkpoint in {path}")
+        path = found
     if not path.is_dir():
         raise CheckpointError(f"no checkpoint at {path}")
     if not (path / COMPLETE_MARKER).exists():

@@ -1,21 +1,136 @@
-"""Episodes on their way into the learner's replay buffers: refused when they hold NaN / Inf,
-pixels swapped for frozen-backbone features when the policy caches them, recorded datasets
-loaded into the offline buffer."""
+"""Episodes on their way into the learner's replay buffers: checked against the policy's
+observation / action spec (and refused or clipped when they hold NaN / Inf), pixels swapped for
+frozen-backbone features when the policy caches them, recorded datasets loaded into the offline
+buffer."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 import numpy as np
 from tqdm import tqdm
 
 from hiljax.agents.sac import backbone_features
-from hiljax.config import LearnerConfig, SACConfig
+from hiljax.config import LearnerConfig, SACConfig, is_image_key
 from hiljax.storage.buffer import ReplayBuffer
-from hiljax.transition import TransitionBatch
+from hiljax.transition import STEP_FIELDS, TransitionBatch, step_shape
 from transport.errors import PayloadError
 
 log = logging.getLogger(__name__)
+
+NON_FINITE_MODES = ("refuse", "clip")
+# dtype kinds a number may arrive in: bool, signed, unsigned, float. Everything else (object,
+# str, bytes, void, complex, datetime) would need a cast that guesses.
+_NUMERIC_KINDS = "biuf"
+
+
+def validate_batch(batch: TransitionBatch, policy: SACConfig, non_finite: str = "refuse",
+                   source: str = "") -> None:
+    """Check a decoded episode against what the learner's buffers and networks take, before it
+    touches them; PayloadError naming the field otherwise.
+
+    Observation keys are exactly `policy.input_features`; every array is (T, *feature shape)
+    with one T for all fields; images uint8 (T, H, W, 3) as the buffer stores them, other
+    observations numeric (cast to float32 here, as the buffer stores them); actions
+    (T, policy.action_dim) (the discrete gripper column included); per-step fields 1-D of
+    length T. NaN / Inf: refused (`non_finite="refuse"`) or replaced in place by finite values
+    (`"clip"`, logged with `source`, the client id)."""
+    if non_finite not in NON_FINITE_MODES:
+        raise ValueError(f"non_finite must be one of {NON_FINITE_MODES}, got {non_finite!r}")
+    length = _episode_length(batch.steps)
+    for name in ("observations", "next_observations"):
+        tree = getattr(batch, name)
+        _check_observation_keys(tree, name, policy)
+        for key in list(tree):
+            tree[key] = _checked_observation(tree[key], f"{name}[{key!r}]", length,
+                                             policy.input_features[key], is_image_key(key))
+    for field in STEP_FIELDS:
+        batch.steps[field.name] = _checked_step(batch.steps, field, length, policy.action_dim)
+    if non_finite == "clip":
+        clip_non_finite(batch, source)
+    else:
+        refuse_non_finite(batch)
+
+
+def _episode_length(steps) -> int:
+    """T, from the rewards (1-D, at least one transition)."""
+    rewards = steps.get("rewards") if isinstance(steps, Mapping) else None
+    _require(isinstance(rewards, np.ndarray) and rewards.ndim == 1,
+             f"rewards must be a 1-D array, got {_describe(rewards)}")
+    _require(len(rewards) >= 1, "rewards: empty episode")
+    return len(rewards)
+
+
+def _check_observation_keys(tree, name: str, policy: SACConfig) -> None:
+    _require(isinstance(tree, dict), f"{name} must be a dict of arrays, got {_describe(tree)}")
+    expected = set(policy.input_features)
+    missing, extra = sorted(expected - set(tree), key=str), sorted(set(tree) - expected, key=str)
+    _require(not missing and not extra, f"{name}: keys are not the policy's input features "
+                                        f"(missing {missing}, unexpected {extra})")
+
+
+def _checked_observation(value, name: str, length: int, feature_shape: tuple[int, ...],
+                         image: bool) -> np.ndarray:
+    """The observation as the buffer stores it: uint8 pixels as sent, anything else float32."""
+    expected = (length, *feature_shape)
+    _require(isinstance(value, np.ndarray) and value.shape == expected,
+             f"{name} must be an array of shape {expected}, got {_describe(value)}")
+    if image:
+        _require(value.dtype == np.uint8, f"{name}: images travel as uint8, got {value.dtype}")
+        return value
+    _require(value.dtype.kind in _NUMERIC_KINDS, f"{name}: dtype {value.dtype} is not numeric")
+    # (float64 beyond float32's range becomes Inf here, and is then refused or clipped.)
+    with np.errstate(over="ignore"):
+        return value.astype(np.float32, copy=False)
+
+
+def _checked_step(steps: Mapping, field, length: int, action_dim: int) -> np.ndarray:
+    value = steps.get(field.name)
+    expected = step_shape(field, (length,), action_dim)
+    _require(isinstance(value, np.ndarray) and value.shape == expected,
+             f"{field.name} must be an array of shape {expected}, got {_describe(value)}")
+    _require(value.dtype.kind in _NUMERIC_KINDS, f"{field.name}: dtype {value.dtype} is not numeric")
+    with np.errstate(over="ignore"):
+        return value.astype(field.dtype, copy=False)
+
+
+def _describe(value) -> str:
+    if isinstance(value, np.ndarray):
+        return f"shape {value.shape} dtype {value.dtype}"
+    return type(value).__name__
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise PayloadError(message)
+
+
+def _named_arrays(batch: TransitionBatch) -> dict[str, tuple[dict, str]]:
+    """{printable name: (the dict holding it, its key)} for every array of `batch`."""
+    return {**{f"observations[{k!r}]": (batch.observations, k) for k in batch.observations},
+            **{f"next_observations[{k!r}]": (batch.next_observations, k)
+               for k in batch.next_observations},
+            **{name: (batch.steps, name) for name in batch.steps}}
+
+
+def clip_non_finite(batch: TransitionBatch, source: str = "") -> None:
+    """Replace NaN by 0 and +-Inf by the largest / smallest finite value of the same array (in
+    place; decoded arrays may be read-only views, so changed ones are new arrays).
+
+    Not the dtype's extremes: a reward of 3e38 would poison the critic as surely as Inf."""
+    for name, (tree, key) in _named_arrays(batch).items():
+        values = tree[key]
+        if not np.issubdtype(values.dtype, np.floating):
+            continue
+        finite = np.isfinite(values)
+        if finite.all():
+            continue
+        kept = values[finite]
+        high, low = (kept.max(), kept.min()) if kept.size else (0.0, 0.0)
+        tree[key] = np.nan_to_num(values, nan=0.0, posinf=high, neginf=low)
+        log.warning("clipped %d non-finite values in %s from %s", int((~finite).sum()), name,
+                    source or "an unnamed client")
 
 
 def refuse_non_finite(batch: TransitionBatch) -> None:

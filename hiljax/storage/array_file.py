@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from hiljax.storage.files import fsync_dir
+
 
 class ArrayFileError(ValueError):
     """A file of arrays that is truncated, corrupt, or not of the expected format."""
@@ -31,7 +33,8 @@ def _crc(array: np.ndarray) -> int:
 
 def write_array_file(path: str | os.PathLike, file_format: str, version: int, meta: dict,
                      arrays: dict[str, np.ndarray]) -> None:
-    """Write `meta` (JSON-able) and named arrays atomically (temp file, fsync, rename)."""
+    """Write `meta` (JSON-able) and named arrays atomically (temp file, fsync, rename, fsync of
+    the directory: the new name is durable when this returns)."""
     path = Path(path)
     header = _json_record({"format": file_format, "version": version, "meta": meta,
                            "arrays": [[name, a.dtype.str, list(a.shape)]
@@ -52,6 +55,7 @@ def write_array_file(path: str | os.PathLike, file_format: str, version: int, me
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+        fsync_dir(path.parent)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

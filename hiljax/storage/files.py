@@ -1,5 +1,7 @@
-"""Files written whole or not at all: write beside the target, then rename over it, so a reader
-(or a crash) never sees half a file. numpy only; used by every layer that saves something."""
+"""Files written whole or not at all: write beside the target, fsync it, rename it over the
+target, fsync the directory. A reader, a killed process or a power cut then sees the old file or
+the new one, never half of one (without the fsyncs, a rename can reach the disk before the data
+it names). numpy only; used by every layer that saves something."""
 
 from __future__ import annotations
 
@@ -21,9 +23,28 @@ def write_atomic(path: str | os.PathLike, write: Callable[[Path], None]) -> None
     tmp = Path(name)
     try:
         write(tmp)
+        fsync_file(tmp)
         os.replace(tmp, path)
+        fsync_dir(path.parent)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def fsync_file(path: str | os.PathLike) -> None:
+    """Push a file's data to the disk (whoever wrote it, through whatever file object)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_dir(path: str | os.PathLike) -> None:
+    """Make the names in a directory durable: a rename or a new file is only on the disk once
+    its directory is. (Windows cannot open a directory; its renames are journalled anyway.)"""
+    if os.name == "nt":
+        return
+    fsync_file(path)
 
 
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:

@@ -119,3 +119,34 @@ def test_state_is_json_and_malformed_states_are_refused(kind):
     for malformed in (None, [], {"duplicate": {}}, {"duplicates": {"floor": {"a": "1"}}}):
         with pytest.raises(ValueError, match="transport state|duplicate filter"):
             learner.restore(malformed)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (lambda: GrpcServerOptions(tls_cert="c.pem"), "go together"),
+        (lambda: GrpcServerOptions(tls_client_ca="ca.pem"), "needs tls_cert"),
+        (lambda: ZmqServerOptions(curve_clients_dir="keys"), "go together"),
+        (lambda: GrpcClientOptions(tls_cert="c.pem", tls_key="k.pem"), "needs tls_ca"),
+        (lambda: ZmqClientOptions(curve_server_public="learner.key"), "go together"),
+    ],
+)
+def test_security_files_that_only_work_together_are_refused_alone(options, message):
+    with pytest.raises(ValueError, match=message):
+        options()
+
+
+def test_missing_security_files_are_named_before_anything_listens(tmp_path):
+    missing = str(tmp_path / "missing.pem")
+    learners = [("grpc", GrpcServerOptions(tls_cert=missing, tls_key=missing)),
+                ("grpc", GrpcServerOptions(tokens_file=missing)),
+                ("zmq", ZmqServerOptions(curve_server_secret=missing,
+                                         curve_clients_dir=str(tmp_path)))]
+    actors = [("grpc", GrpcClientOptions(tls_ca=missing)),
+              ("zmq", ZmqClientOptions(curve_server_public=missing, curve_client_secret=missing))]
+    for kind, options in learners:
+        with pytest.raises(ValueError, match="missing.pem"):
+            make_learner_transport(kind, port=0, options=options)
+    for kind, options in actors:
+        with pytest.raises(ValueError, match="missing.pem"):
+            make_actor_transport(kind, NOBODY, options=options)

@@ -337,3 +337,46 @@ def test_nested_lists_in_a_transition_are_refused_not_expanded():
         nested = [nested, nested]
     with pytest.raises(PayloadError, match="not a tensor"):
         lerobot_codec.stack_transitions([{"reward": nested}])
+
+
+def test_stacking_charges_shared_tensors_before_copying():
+    """One 1 MiB tensor referenced by 1000 transitions (a pickle memo makes that 2 bytes each)
+    would stack to 1 GB: refused before np.stack, by the default budget."""
+    shared = {"reward": 0.0, "state": {"s": np.zeros((1, 1 << 18), np.float32)}}
+    with pytest.raises(PayloadError, match="far more"):
+        lerobot_codec.stack_transitions([shared] * 1000)
+    assert lerobot_codec.stack_transitions([shared] * 2)["state"]["s"].shape == (2, 1 << 18)
+
+
+@pytest.mark.parametrize(
+    "transitions, match",
+    [
+        ([{"a": {"b": {"c": {"d": {"e": 1.0}}}}}], "deeper"),
+        ([{"a": 1.0}, {"a": 1.0, "b": 2.0}], "keys"),
+        ([{1: 1.0}], "strings"),
+        ([{"a": np.zeros((1, 2))}, {"a": np.zeros((1, 3))}], "different shapes"),
+        ([{"a": np.zeros((1, 2))}, {"a": np.zeros((0, 2))}], "different shapes"),
+        ([{"a": {"b": 1.0}}, {"a": np.zeros(1)}], "dict in one"),
+        ([{"a": 2**70}], "plain number"),
+        ([], "empty"),
+    ],
+)
+def test_stacking_refuses_transitions_of_different_structure(transitions, match):
+    with pytest.raises(PayloadError, match=match):
+        lerobot_codec.stack_transitions(transitions)
+
+
+def test_a_pickle_beyond_the_cap_is_refused_before_unpickling():
+    evil = b"\x80\x02](" + b"}" * lerobot_codec.MAX_PICKLE_BYTES + b"e."
+    with pytest.raises(PayloadError, match="exceeds"):
+        lerobot_codec.decode_interactions(evil)
+
+
+def test_a_huge_zip_directory_is_refused_before_zipfile_parses_it(monkeypatch):
+    from transport import torch_archive
+
+    payload = fixture_bytes("params.pt")  # a 943-byte central directory, zip64 records as torch
+    assert lerobot_codec.decode_state_dict(payload)
+    monkeypatch.setattr(torch_archive, "MAX_CENTRAL_DIRECTORY_BYTES", 900)
+    with pytest.raises(PayloadError, match="central directory"):
+        lerobot_codec.decode_state_dict(payload)

@@ -26,6 +26,52 @@ def test_payload_queue_is_bounded_by_items_and_bytes():
     assert queue.get_many(timeout=0.01) == ["huge"] and queue.get_many(timeout=0.01) == []
 
 
+def test_one_client_cannot_fill_the_queue():
+    """Per-client cap: client a holds back-pressure at its cap while b still finds room."""
+    queue = PayloadQueue(max_items=10, max_bytes=100, max_client_bytes=30)
+    assert queue.put("a1", 20, timeout=0, client="a") and queue.put("a2", 10, timeout=0, client="a")
+    assert not queue.put("a3", 1, timeout=0, client="a")  # a's cap
+    assert queue.put("b1", 30, timeout=0, client="b")  # the others are not held back
+    assert queue.queued_bytes("a") == 30 and queue.queued_bytes() == 60
+    assert queue.get_many(max_items=1) == ["a1"]
+    assert queue.put("a3", 20, timeout=0, client="a")  # room under the cap again
+    queue.get_many()
+    assert queue.queued_bytes("a") == 0 and not queue._client_bytes  # no table left behind
+
+
+def test_a_client_with_nothing_queued_may_send_one_payload_above_its_cap():
+    queue = PayloadQueue(max_items=10, max_bytes=100, max_client_bytes=10)
+    assert queue.put("b1", 5, timeout=0, client="b")
+    assert queue.put("a-big", 50, timeout=0, client="a")  # else it could never pass
+    assert not queue.put("a2", 1, timeout=0, client="a")
+    assert not queue.put("c-huge", 60, timeout=0, client="c")  # the queue's own bound still holds
+
+
+def test_the_client_is_read_from_the_item_and_the_default_cap_is_a_quarter():
+    from transport.interface import Received
+
+    queue = PayloadQueue(max_items=10, max_bytes=400)
+    assert queue.max_client_bytes == 100
+    item = Received("actor-1", CODEC_HILJAX, b"x" * 60)
+    assert queue.put(item, 60, timeout=0) and queue.queued_bytes("actor-1") == 60
+    assert not queue.put(item, 60, timeout=0)  # as Received, the servers' items
+    assert queue.put("anonymous", 60, timeout=0)  # no client id: only the queue's bounds
+
+
+def test_a_held_back_client_resumes_when_its_payloads_are_taken():
+    """The servers' put waits (the actor's acknowledgement is delayed) until the learner takes
+    that client's payloads, while the other client is served at once."""
+    queue = PayloadQueue(max_items=10, max_bytes=100, max_client_bytes=10)
+    queue.put("a1", 10, client="a")
+    done = threading.Event()
+    threading.Thread(target=lambda: (queue.put("a2", 10, timeout=10, client="a"), done.set()),
+                     daemon=True).start()
+    assert queue.put("b1", 10, timeout=0, client="b")
+    assert not done.wait(0.05)
+    assert queue.get_many(max_items=1) == ["a1"]
+    assert done.wait(10) and queue.get_many() == ["b1", "a2"]
+
+
 def test_outgoing_queue_keeps_entries_until_acknowledged():
     queue = OutgoingQueue(max_items=2, max_bytes=100)
     first = queue.put("transitions", b"one")

@@ -105,3 +105,26 @@ def test_the_first_publish_wait_is_immediate_not_an_overflow():
     assert ZmqLearnerServer._publish_wait_ms(server, state) == 1
     state.published_at = time.monotonic()
     assert 1 <= ZmqLearnerServer._publish_wait_ms(server, state) <= 301
+
+
+def test_an_actor_over_its_byte_cap_waits_while_the_others_go_by(transports):
+    """The I/O thread keeps reading while one client's payloads wait for room (MAX_BACKLOG)."""
+    from transport.interface import KIND_TRANSITIONS
+
+    learner = transports.learner("zmq", max_payload_bytes=1 << 20)
+    payload = encoded_episode("greedy", 0)
+    learner._queues[KIND_TRANSITIONS].max_client_bytes = len(payload)  # one payload per client
+    greedy = transports.actor("zmq", learner.address, client_id="greedy")
+    polite = transports.actor("zmq", learner.address, client_id="polite")
+    assert greedy.ready(timeout=10) and polite.ready(timeout=10)
+    for seq in range(3):
+        greedy.send_transitions(encoded_episode("greedy", seq))
+    wait_for(lambda: len(learner._queues[KIND_TRANSITIONS]) == 1)  # greedy's first, the rest wait
+    polite.send_transitions(encoded_episode("polite", 0))
+    assert polite.flush(timeout=20)  # acknowledged although greedy's payloads still wait
+    received = drain(learner)
+    assert [r.client_id for r in received][:2] == ["greedy", "polite"]
+    while not greedy.flush(timeout=0.2):  # each drain makes room for greedy's next one
+        received += drain(learner)
+    received += drain(learner)
+    assert sorted(r.client_id for r in received) == ["greedy"] * 3 + ["polite"]
