@@ -4,6 +4,7 @@ import collections
 import itertools
 import random
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from transport.errors import TransportClosed, TransportFull
@@ -177,9 +178,15 @@ class DuplicateFilter:
     one; its `LearnerTransport.state()` / `restore()` carry it across learner restarts.
     """
 
-    def __init__(self, max_tracked_per_client: int = 65536, state: dict | None = None):
+    def __init__(self, max_tracked_per_client: int = 65536, state: dict | None = None,
+                 max_clients: int = 4096):
         self.max_tracked = max_tracked_per_client
+        # A client announcing a fresh id per payload must not grow the table (or the
+        # checkpoint) without bound: beyond `max_clients` ids the one marked longest ago is
+        # forgotten (its resends, should any still come, would be accepted once more).
+        self.max_clients = max_clients
         self._floor, self._above = _checked_filter_state(state)
+        self._recent: OrderedDict[str, None] = OrderedDict.fromkeys(self._floor)
         self._lock = threading.Lock()
 
     def seen(self, client: str, seq: int) -> bool:
@@ -203,6 +210,16 @@ class DuplicateFilter:
                     above.discard(floor)
                     floor += 1
             self._floor[client] = floor
+            self._recent[client] = None
+            self._recent.move_to_end(client)
+            while len(self._recent) > self.max_clients:
+                oldest, _ = self._recent.popitem(last=False)
+                self._floor.pop(oldest, None)
+                self._above.pop(oldest, None)
+
+    def __len__(self) -> int:
+        """Client ids remembered."""
+        return len(self._recent)
 
     def state(self) -> dict:
         with self._lock:

@@ -157,3 +157,17 @@ def test_parameters_envelope_and_normalisation():
     assert normalise_parameters(b"x") == {CODEC_HILJAX: b"x"}
     with pytest.raises(ValueError):
         normalise_parameters({"pickle": b"x"})
+
+
+def test_duplicate_filter_forgets_the_longest_silent_client_beyond_its_bound():
+    duplicates = DuplicateFilter(max_clients=3)
+    for client in ("a", "b", "c"):
+        duplicates.mark(client, 0)
+    duplicates.mark("a", 1)  # a is recent again: b is now the longest silent
+    duplicates.mark("fresh-id", 0)  # one more id than the bound
+    assert len(duplicates) == 3
+    assert not duplicates.seen("b", 0)  # forgotten
+    assert duplicates.seen("a", 1) and duplicates.seen("c", 0) and duplicates.seen("fresh-id", 0)
+    assert set(duplicates.state()["floor"]) == {"a", "c", "fresh-id"}
+    restored = DuplicateFilter(state=duplicates.state(), max_clients=3)
+    assert len(restored) == 3 and restored.seen("a", 0)
