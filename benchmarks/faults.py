@@ -45,7 +45,7 @@ sys.path.insert(0, str(ROOT))
 
 # The flood clients import this module too: nothing heavy (JAX, the learner) at the top.
 from hiljax import wire
-from transport import codec, lerobot_codec, torch_archive
+from transport import codec, grpc_server, lerobot_codec, torch_archive, zmq_server
 from transport.factory import make_actor_transport
 
 MIB = 1 << 20
@@ -76,6 +76,8 @@ DECODER_CONSTANTS = PICKLE_OBJECT_BYTES + HEADER_OBJECT_BYTES + ZIP_DIRECTORY_BY
 # Bytes allocated while decoding + validating one payload, per payload byte (README).
 DECODE_EXPANSION = {"hiljax": 3, "lerobot": 13}
 ZMQ_RCVHWM = 16  # transport.zmq_protocol.LEARNER_RCVHWM: messages ZeroMQ buffers per actor
+ZMQ_MAX_BACKLOG = zmq_server.MAX_BACKLOG  # accepted payloads waiting for room in the queue
+GRPC_INFLIGHT_BYTES = grpc_server.DEFAULT_INFLIGHT  # arriving payloads all calls may hold
 
 
 def ingest_bound_bytes(limits: Limits, transport: str) -> int:
@@ -86,9 +88,10 @@ def ingest_bound_bytes(limits: Limits, transport: str) -> int:
     held = 2 * 2 * queued  # 2 kinds x (queued + polled by the learner, not yet decoded)
     if transport == "grpc":
         workers = 3 * limits.max_actors + 2
-        in_flight = 2 * p * min(workers, n * limits.max_calls_per_client)  # chunks + joined
+        calls = 2 * p * min(workers, n * limits.max_calls_per_client)  # chunks + joined
+        in_flight = min(calls, 2 * max(p, GRPC_INFLIGHT_BYTES))  # the server's byte budget
     else:
-        in_flight = (1 + n * ZMQ_RCVHWM) * p  # the I/O thread's backlog + ZeroMQ's pipes
+        in_flight = (ZMQ_MAX_BACKLOG + n * ZMQ_RCVHWM) * p  # the backlog + ZeroMQ's pipes
     decode = max(DECODE_EXPANSION.values()) * p
     return held + in_flight + decode + DECODER_CONSTANTS
 

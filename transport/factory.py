@@ -70,9 +70,14 @@ class GrpcServerOptions:
     tls_client_ca: str | None = None  # actors must show a certificate from this CA (mutual TLS)
     tokens_file: str | None = None  # JSON {token: actor name}: every call needs one of them
     token_file: str | None = None  # one token shared by every actor (names nobody)
+    # Bytes all calls together may hold while payloads arrive (null: max(max payload, 1 GiB));
+    # a call that finds no room within a few seconds gets RESOURCE_EXHAUSTED and resends.
+    max_inflight_bytes: int | None = None
 
     def __post_init__(self):
         _require_positive(self, "max_actors", "max_calls_per_client")
+        if self.max_inflight_bytes is not None:
+            _require_positive(self, "max_inflight_bytes")
         _require_together(self, "tls_cert", "tls_key")
         _require_with(self, "tls_client_ca", "tls_cert")
 

@@ -56,7 +56,7 @@ from transport.interface import (
     normalise_parameters,
     pack_parameters,
 )
-from transport.queues import DuplicateFilter, NewestSlot, PayloadQueue
+from transport.queues import ByteBudget, DuplicateFilter, NewestSlot, PayloadQueue
 from transport.security import (
     Caller,
     CallSlots,
@@ -71,6 +71,8 @@ from transport.security import (
 
 log = logging.getLogger(__name__)
 _POLL_S = 0.25  # how often blocked handlers re-check "client gone / server stopping"
+DEFAULT_INFLIGHT = 1 << 30  # bytes of arriving payloads all calls together may hold
+_INFLIGHT_WAIT_S = 5.0  # a call waits this long for room before it is told to resend
 
 
 class GrpcLearnerServer(LearnerTransport):
@@ -86,6 +88,7 @@ class GrpcLearnerServer(LearnerTransport):
         tls_client_ca: str | None = None,
         tokens_file: str | None = None,
         token_file: str | None = None,
+        max_inflight_bytes: int | None = None,
         push_frequency_s: float = DEFAULT_PUSH_FREQUENCY_S,
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
         queue_max_items: int = DEFAULT_LEARNER_QUEUE_ITEMS,
@@ -97,6 +100,8 @@ class GrpcLearnerServer(LearnerTransport):
         self.max_workers = 3 * max_actors + 2
         # Never the whole pool: one worker always stays for somebody else.
         self._slots = CallSlots(min(max_calls_per_client, self.max_workers - 1))
+        # Without it, every worker could hold a payload of max_payload_bytes half-assembled.
+        self._inflight = ByteBudget(max(max_payload_bytes, max_inflight_bytes or DEFAULT_INFLIGHT))
         # Credentials are read now, so a missing or bad file stops the learner before it serves.
         _check_tls_files(tls_cert, tls_key, tls_client_ca)
         self._credentials = (
@@ -282,15 +287,24 @@ class GrpcLearnerServer(LearnerTransport):
         # Only an actor that announced itself numbers its payloads (its key is announced@scope).
         seq = _int_or_none(metadata.get(META_SEQ)) if caller.announced is not None else None
         assembler = chunking.ChunkAssembler(self.max_payload_bytes)
+        reserved = 0  # of the in-flight budget, for the payload being assembled
         try:
             for message in request_iterator:
+                if not self._inflight.reserve(len(message.data), _INFLIGHT_WAIT_S):
+                    context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                                  "the learner holds its limit of arriving payloads; resend later")
+                reserved += len(message.data)
                 payload = assembler.feed(message.transfer_state, message.data)
                 if payload is not None:
                     self._accept(kind, caller, seq, payload, context)
                     seq = None if seq is None else seq + 1
+                    self._inflight.release(reserved)  # now the queue's (or dropped)
+                    reserved = 0
         except PayloadError as error:
             log.error("refused %s from client %s: %s", kind, caller.name, error)
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+        finally:
+            self._inflight.release(reserved)
         return services_pb2.Empty()
 
     def _accept(self, kind: str, caller: Caller, seq: int | None, payload: bytes,

@@ -4,6 +4,7 @@ import collections
 import itertools
 import random
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -91,6 +92,33 @@ class PayloadQueue:
             self._client_bytes[client] = left
         else:  # forgotten at zero: the table holds only clients with payloads queued
             del self._client_bytes[client]
+
+
+class ByteBudget:
+    """Bytes a server's handlers may hold at once for payloads still arriving (the gRPC server
+    assembles up to one payload per call, and it has many worker threads): a reservation waits
+    for room, and gives up after `timeout` so streams stuck half-way cannot hold each other
+    forever. A reservation into an empty budget always succeeds (one payload may use it all)."""
+
+    def __init__(self, limit: int):
+        self.limit, self.held = limit, 0
+        self._room = threading.Condition()
+
+    def reserve(self, size: int, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        with self._room:
+            while self.held and self.held + size > self.limit:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._room.wait(left)
+            self.held += size
+            return True
+
+    def release(self, size: int) -> None:
+        with self._room:
+            self.held -= size
+            self._room.notify_all()
 
 
 @dataclass(frozen=True)

@@ -187,3 +187,23 @@ def test_bad_streams_are_refused_and_others_still_served(transports, stub_for, c
     logged = " ".join(record.getMessage() for record in caplog.records)
     for client in ("state-breaker", "too-big", "ipv4:127.0.0.1", "good-actor"):
         assert client in logged
+
+
+def test_arriving_payloads_share_one_byte_budget_and_all_get_through(transports):
+    """Calls told "no room" resend later: every payload arrives once, the budget ends empty."""
+    payloads = {f"a{i}": [encoded_episode(f"a{i}", seq, steps=20, size=64) for seq in range(2)]
+                for i in range(3)}
+    size = len(payloads["a0"][0])
+    learner = transports.learner("grpc", max_payload_bytes=2 * size,
+                                 options=GrpcServerOptions(max_inflight_bytes=size + 1))
+    actors = [transports.actor("grpc", learner.address, client_id=name) for name in payloads]
+    for actor in actors:
+        assert actor.ready(timeout=10)
+        for payload in payloads[actor.client_id]:
+            actor.send_transitions(payload)
+    received = []
+    wait_for(lambda: received.extend(learner.poll_transitions(timeout=0.05))
+             or len(received) == 6, timeout=60)
+    assert sorted(r.client_id for r in received) == sorted([*payloads] * 2)
+    assert all(actor.flush(timeout=20) for actor in actors)
+    assert learner._inflight.held == 0

@@ -171,3 +171,15 @@ def test_duplicate_filter_forgets_the_longest_silent_client_beyond_its_bound():
     assert set(duplicates.state()["floor"]) == {"a", "c", "fresh-id"}
     restored = DuplicateFilter(state=duplicates.state(), max_clients=3)
     assert len(restored) == 3 and restored.seen("a", 0)
+
+
+def test_byte_budget_waits_for_room_gives_up_after_its_timeout_and_admits_one_big_item():
+    from transport.queues import ByteBudget
+
+    budget = ByteBudget(100)
+    assert budget.reserve(100, timeout=0)  # fills it
+    assert not budget.reserve(1, timeout=0.05)  # no room: gives up
+    threading.Timer(0.05, budget.release, args=(60,)).start()
+    assert budget.reserve(50, timeout=5)  # room came
+    budget.release(90)
+    assert budget.held == 0 and budget.reserve(500, timeout=0)  # an empty budget takes anything
