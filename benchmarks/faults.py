@@ -1,7 +1,7 @@
 """Faults: hostile payloads and a maximal-payload flood against a real learner's ingest.
 
-    .venv/bin/python benchmarks/faults.py            # grpc and zmq, 16 MiB payloads: ~1 min
-    .venv/bin/python benchmarks/faults.py --short    # 1 MiB payloads, fewer of them: ~20 s
+    .venv/bin/python benchmarks/faults.py            # grpc and zmq, 16 MiB payloads, 3 cycles
+    .venv/bin/python benchmarks/faults.py --short    # 1 MiB payloads, fewer of them, 1 cycle
     .venv/bin/python benchmarks/faults.py --transport zmq
 
 The learner is the real one: `hiljax.learner.Learner` (a small state policy: 18-d state, 3
@@ -19,6 +19,10 @@ continuous action dims + a gripper column), behind its real gRPC or ZeroMQ trans
    costliest path). A thread samples this process's RSS every 2 ms; the worst RSS above the
    flood's start is compared with the formula of README "Worst-case memory of the ingest path"
    (`ingest_bound_bytes`), plus the replay buffers' own size (they fill in as they are written).
+
+3. Restarts: the learner process SIGKILLed mid-stream and restarted with --resume (an actor
+   killed and replaced every second cycle; `benchmarks/kill_restart.py`): transitions
+   acknowledged, lost and duplicated.
 
 It prints the figures and ends with ONE line of JSON.
 """
@@ -418,9 +422,16 @@ def flood(kind: str, learner, transport, limits: Limits) -> dict:
             "formula_bound_without_constants_mb": round((bound - DECODER_CONSTANTS) / MIB, 1)}
 
 
-# SIGKILL / restart cycles of the learner (benchmarks/kill_restart.py) go here, as a third
-# phase per transport after the flood: another engineer adds them and their figures
-# ("restart_cycles", "transitions_lost", "transitions_duplicated") to the JSON line below.
+def restart_cycles(kind: str, cycles: int) -> dict:
+    """The third phase: the learner SIGKILLed mid-stream and restarted `cycles` times, an actor
+    killed and replaced every second cycle (benchmarks/kill_restart.py), then every
+    acknowledged transition counted in the final buffer."""
+    from kill_restart import run_kill_cycles  # benchmarks/ is on sys.path when run as a script
+
+    tally = run_kill_cycles(kind, cycles)
+    return {"restart_cycles": cycles, "transitions_acknowledged": tally["transitions_acknowledged"],
+            "transitions_lost": tally["transitions_lost"],
+            "transitions_duplicated": tally["transitions_duplicated"]}
 
 
 def run(kind: str, limits: Limits) -> dict:
@@ -444,6 +455,8 @@ def main() -> None:
     limits = SHORT if args.short else FULL
     kinds = ("grpc", "zmq") if args.transport == "both" else (args.transport,)
     results = {kind: run(kind, limits) for kind in kinds}
+    for kind in kinds:
+        results[kind].update(restart_cycles(kind, 1 if args.short else 3))
     print(f"limits: payload {limits.max_payload_bytes / MIB:g} MiB, queue "
           f"{limits.queue_max_bytes / MIB:g} MiB x {limits.queue_max_items} per kind, "
           f"{limits.clients} flood clients x {limits.payloads_per_client} payloads")
@@ -454,6 +467,9 @@ def main() -> None:
               f"{r['flood_seconds']} s ({r['flood_stored']} stored, {r['flood_refused']} refused),"
               f" worst RSS +{r['flood_worst_rss_mb']} MiB vs bound {r['formula_bound_mb']} MiB"
               f" ({r['formula_bound_without_constants_mb']} MiB without the decoder constants)")
+        print(f"{kind:5s} {r['restart_cycles']} learner SIGKILL/restart cycles: "
+              f"{r['transitions_acknowledged']} transitions acknowledged, "
+              f"{r['transitions_lost']} lost, {r['transitions_duplicated']} duplicated")
     summary = {  # classes count once; "refused" are those refused over every transport
         "hostile_classes_tried": max(r["hostile_classes_tried"] for r in results.values()),
         "refused": min(r["refused"] for r in results.values()),
@@ -462,6 +478,10 @@ def main() -> None:
         "formula_bound_mb": min(r["formula_bound_mb"] for r in results.values()),
         "formula_bound_without_constants_mb": min(
             r["formula_bound_without_constants_mb"] for r in results.values()),
+        "restart_cycles_survived": sum(r["restart_cycles"] for r in results.values()
+                                       if r["transitions_lost"] == r["transitions_duplicated"] == 0),
+        "transitions_lost": sum(r["transitions_lost"] for r in results.values()),
+        "transitions_duplicated": sum(r["transitions_duplicated"] for r in results.values()),
         "transports": list(kinds),
         "short": args.short,
     }
