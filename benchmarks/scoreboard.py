@@ -39,6 +39,7 @@ TASKS = {
     "gym_hil_images": "configs/gym_hil_pick_cube_images.json",
     "sim_state": "configs/sim_pick_lift.json",
     "sim_images": "configs/sim_pick_lift_images.json",
+    "sim_hard": "configs/sim_pick_lift_hard.json",
 }
 GOAL = 0.8
 WINDOW = 50  # training-time rates: the last 50 episodes

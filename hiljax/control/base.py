@@ -1,7 +1,7 @@
 """The controller interface every input device implements, with LeRobot's names.
 
 A controller turns a person (or a script standing in for one) into end-effector commands:
-deltas (dx, dy, dz), a gripper command, an intervention flag and episode-end requests. The
+deltas (dx, dy, dz), a wrist-roll delta (hiljax: for envs with a roll action), a gripper command, an intervention flag and episode-end requests. The
 interface and the attribute names (`x_step_size`, `running`, `episode_end_status`,
 `intervention_flag`, `open_gripper_command`, `close_gripper_command`) are those of LeRobot's
 `InputController` (`end_effector_control_utils.py`, later `teleoperators/gamepad/gamepad_utils.py`)
@@ -53,17 +53,20 @@ class InputController:
     """
 
     def __init__(
-        self, x_step_size: float = 1.0, y_step_size: float = 1.0, z_step_size: float = 1.0
+        self, x_step_size: float = 1.0, y_step_size: float = 1.0, z_step_size: float = 1.0,
+        roll_step_size: float = 1.0,
     ):
         self.x_step_size = x_step_size
         self.y_step_size = y_step_size
         self.z_step_size = z_step_size
+        self.roll_step_size = roll_step_size
         self.running = True
         self.episode_end_status: str | None = None
         self.intervention_flag = False
         self.open_gripper_command = False
         self.close_gripper_command = False
         self._deltas = (0.0, 0.0, 0.0)
+        self._roll = 0.0
 
     # --- lifecycle: devices override these -------------------------------------------------
     def start(self) -> None:
@@ -94,6 +97,11 @@ class InputController:
         """The movement (dx, dy, dz) for this step, scaled by the step sizes."""
         return self._deltas
 
+    def get_roll_delta(self) -> float:
+        """The wrist-roll command for this step, scaled by `roll_step_size` (hiljax; 0.0 from a
+        device or script without roll). Read only when the env has a roll action."""
+        return self._roll
+
     def should_intervene(self) -> bool:
         return self.intervention_flag
 
@@ -119,6 +127,7 @@ class InputController:
     def _apply_commands(self, commands: Commands) -> None:
         """Store one step's commands; an episode-end request stays until it is read."""
         self._deltas = commands.deltas
+        self._roll = commands.roll
         self.intervention_flag = commands.intervene
         self.open_gripper_command = commands.gripper == "open"
         self.close_gripper_command = commands.gripper == "close"

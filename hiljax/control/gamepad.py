@@ -25,7 +25,8 @@ from hiljax.control.mapping import (
 logger = logging.getLogger(__name__)
 
 GAMEPAD_HELP = (
-    "left stick: move x/y; right stick up/down: move z; RB (hold): intervene; "
+    "left stick: move x/y; right stick up/down: move z; right stick left/right: wrist roll "
+    "(when the env has a roll action); RB (hold): intervene; "
     "LT/RT (hold): close/open gripper; Y: success; A: failure; X: rerecord; B: quit"
 )
 
@@ -72,8 +73,9 @@ class GamepadController(InputController):
         joystick=None,
         joystick_index: int = 0,
         read_events: bool | None = None,
+        roll_step_size: float = 1.0,
     ):
-        super().__init__(x_step_size, y_step_size, z_step_size)
+        super().__init__(x_step_size, y_step_size, z_step_size, roll_step_size)
         self.deadzone = deadzone
         self.joystick = joystick
         self.joystick_index = joystick_index
@@ -131,7 +133,8 @@ class GamepadController(InputController):
             return
         newly_pressed = rising_edges(self._previous_buttons, buttons) | tapped
         self._previous_buttons = buttons
-        config = MappingConfig(self.x_step_size, self.y_step_size, self.z_step_size, self.deadzone)
+        config = MappingConfig(self.x_step_size, self.y_step_size, self.z_step_size, self.deadzone,
+                               self.roll_step_size)
         self._apply_commands(gamepad_commands(axes, buttons, self.layout, config, newly_pressed))
 
     def _read_buttons(self) -> list[int]:

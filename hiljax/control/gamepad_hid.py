@@ -76,8 +76,9 @@ class GamepadControllerHID(InputController):
         product_id: int | None = None,
         layout: HidLayout | str | None = None,
         hid_module=None,
+        roll_step_size: float = 1.0,
     ):
-        super().__init__(x_step_size, y_step_size, z_step_size)
+        super().__init__(x_step_size, y_step_size, z_step_size, roll_step_size)
         self.deadzone = deadzone
         self.vendor_id = vendor_id
         self.product_id = product_id
@@ -133,7 +134,8 @@ class GamepadControllerHID(InputController):
             if state is not None:
                 newly_pressed |= state.pressed - self.pad_state.pressed
                 self.pad_state = state
-        config = MappingConfig(self.x_step_size, self.y_step_size, self.z_step_size, self.deadzone)
+        config = MappingConfig(self.x_step_size, self.y_step_size, self.z_step_size, self.deadzone,
+                               self.roll_step_size)
         self._apply_commands(pad_commands(self.pad_state, newly_pressed, config))
 
     def _drain_reports(self, max_reports: int = 256) -> list:

@@ -14,6 +14,7 @@ import logging
 from hiljax.control._pygame import import_pygame
 from hiljax.control.base import InputController
 from hiljax.control.keymap import (
+    AXIS_NAMES,
     DEFAULT_KEYMAP,
     DOWN,
     QUIT,
@@ -47,9 +48,8 @@ def key_event_from_pygame(event, pygame) -> KeyEvent | None:
 
 def describe_keymap(keymap: KeyMap) -> list[str]:
     """Human-readable help lines, built from the map so the help never drifts from the keys."""
-    axes = "xyz"
     lines = [
-        f"{key}: {'+' if sign > 0 else '-'}{axes[axis]}"
+        f"{key}: {'+' if sign > 0 else '-'}{AXIS_NAMES[axis]}"
         for key, (axis, sign) in keymap.moves.items()
     ]
     lines += [f"{key}: {action} gripper (hold)" for key, action in keymap.gripper.items()]
@@ -69,8 +69,9 @@ class KeyboardController(InputController):
         z_step_size: float = 1.0,
         keymap: KeyMap = DEFAULT_KEYMAP,
         window_size: tuple[int, int] = (480, 120),
+        roll_step_size: float = 1.0,
     ):
-        super().__init__(x_step_size, y_step_size, z_step_size)
+        super().__init__(x_step_size, y_step_size, z_step_size, roll_step_size)
         self.keymap = keymap
         self.window_size = window_size
         self.key_state = KeyboardState()
@@ -105,6 +106,7 @@ class KeyboardController(InputController):
     def apply_key_events(self, events) -> None:
         """Advance the key state by `events` and publish this step's commands."""
         self.key_state = apply_events(self.key_state, events, self.keymap)
-        config = MappingConfig(self.x_step_size, self.y_step_size, self.z_step_size)
+        config = MappingConfig(self.x_step_size, self.y_step_size, self.z_step_size,
+                               roll_step_size=self.roll_step_size)
         self._apply_commands(keyboard_commands(self.key_state, config, self.keymap))
         self.key_state = self.key_state.consumed()

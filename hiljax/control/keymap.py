@@ -7,6 +7,8 @@ recorded session is readable JSON. The default map (DEFAULT_KEYMAP), and where e
     left / right          +y / -y     (the same signs as the gamepad's left stick)
     left shift            -z          both references: shift = z down,
     right shift           +z                           shift_r = z up
+    q / e                 -roll / +roll   hiljax (envs with a roll action): turn the wrist
+                          counter-clockwise / clockwise, seen from above a gripper pointing down
     left ctrl / right ctrl  close / open gripper while held   LeRobot `keyboard_ee` teleop
     i                     toggle intervention     LeRobot gym_manipulator KeyboardControlWrapper
     s / f / r             success / failure / rerecord (ends the episode)   same wrapper
@@ -38,7 +40,8 @@ class KeyEvent:
 
 @dataclass(frozen=True)
 class KeyMap:
-    moves: Mapping[str, tuple[int, int]]  # key -> (axis 0/1/2 for x/y/z, sign +1/-1) while held
+    # key -> (axis, sign +1/-1) while held; axis 0/1/2 is x/y/z, ROLL_AXIS the wrist roll.
+    moves: Mapping[str, tuple[int, int]]
     gripper: Mapping[str, str] = field(
         default_factory=lambda: {"left ctrl": "close", "right ctrl": "open"}
     )
@@ -49,12 +52,18 @@ class KeyMap:
     quit: frozenset[str] = frozenset({"escape"})
 
 
-_SHIFT_Z = {"left shift": (2, -1), "right shift": (2, +1)}
+ROLL_AXIS = 3
+AXIS_NAMES = ("x", "y", "z", "roll")
+# q / e sit beside the keys a person's left hand rests on, and read as "turn left / right".
+_SHIFT_Z_AND_ROLL = {"left shift": (2, -1), "right shift": (2, +1),
+                     "q": (ROLL_AXIS, -1), "e": (ROLL_AXIS, +1)}
 DEFAULT_KEYMAP = KeyMap(
-    moves={"up": (0, +1), "down": (0, -1), "left": (1, +1), "right": (1, -1), **_SHIFT_Z}
+    moves={"up": (0, +1), "down": (0, -1), "left": (1, +1), "right": (1, -1),
+           **_SHIFT_Z_AND_ROLL}
 )
 KEYBOARD_EE_KEYMAP = KeyMap(
-    moves={"up": (1, -1), "down": (1, +1), "left": (0, +1), "right": (0, -1), **_SHIFT_Z}
+    moves={"up": (1, -1), "down": (1, +1), "left": (0, +1), "right": (0, -1),
+           **_SHIFT_Z_AND_ROLL}
 )
 
 
@@ -101,17 +110,18 @@ def keyboard_commands(
 ) -> Commands:
     """Commands for one step: opposite keys cancel; a held key moves one full step per control
     step, scaled by the step size (the reference's behaviour)."""
-    direction = [0, 0, 0]
+    direction = [0, 0, 0, 0]  # x, y, z, roll
     for key in state.held:
         if key in keymap.moves:
             axis, sign = keymap.moves[key]
             direction[axis] += sign
-    steps = (config.x_step_size, config.y_step_size, config.z_step_size)
-    deltas = tuple(float(max(-1, min(1, d))) * s + 0.0 for d, s in zip(direction, steps))
+    steps = (config.x_step_size, config.y_step_size, config.z_step_size, config.roll_step_size)
+    *deltas, roll = (float(max(-1, min(1, d))) * s + 0.0 for d, s in zip(direction, steps))
     gripper_held = {keymap.gripper[key] for key in state.held if key in keymap.gripper}
     gripper = "stay" if len(gripper_held) != 1 else next(iter(gripper_held))
     return Commands(
-        deltas=deltas,
+        deltas=tuple(deltas),
+        roll=roll,
         intervene=state.intervention,
         gripper=gripper,
         episode_end=state.episode_end,

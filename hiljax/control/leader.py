@@ -13,8 +13,10 @@ follower is and the person can take over without a jump. When the person takes o
 leader's torque goes off and the action is the tip of the leader minus the tip of the follower
 (zero inside a 1 mm deadband), divided by the EE step sizes and clipped to [-1, 1]: the policy's
 own action space, which EEActionWrapper turns back into "go to the leader's tip" (at most one
-step size per axis per step). Both arms use the follower's kinematics (an SO-100/101 leader has
-the follower's geometry). The gripper command: `leader_gripper_command`.
+step size per axis per step). With a roll action (`roll_step_deg`, the env's roll_step_size)
+the wrist roll follows the leader's the same way: the roll gap over the roll step, clipped.
+Both arms use the follower's kinematics (an SO-100/101 leader has the follower's geometry).
+The gripper command: `leader_gripper_command`.
 
 Take-over: the events controller's intervention flag (default: the keyboard, `space` or `i`
 toggles; `s` / `f` / `r` success / failure / rerecord; `escape` quits - hiljax's keys plus
@@ -49,6 +51,7 @@ logger = logging.getLogger(__name__)
 
 LEADER_CONTROL_MODES = ("leader", "leader_automatic")
 NUM_ARM_JOINTS = 5  # then the gripper
+WRIST_ROLL = 4
 MAX_GRIPPER_POS = 100.0  # the gripper reads 0 (closed) .. 100 (open) on both arms
 
 # The keyboard beside a leader arm: no movement keys (the arm moves the end effector).
@@ -120,10 +123,12 @@ class LeaderArmController(InputController):
     def __init__(self, leader, kinematics: RobotKinematics, step_sizes: Sequence[float],
                  use_gripper: bool = True, automatic: bool = False,
                  events: InputController | None = None,
-                 settings: LeaderSettings = LeaderSettings()):
+                 settings: LeaderSettings = LeaderSettings(),
+                 roll_step_deg: float | None = None):
         """leader: connect / disconnect / is_connected / read_joint_positions() (degrees, gripper
         0..100) and, to be geared, `bus` (a MotorsBus). step_sizes: the env's EE step sizes
-        (x, y, z metres per unit action). events: take-over toggle and episode-end keys."""
+        (x, y, z metres per unit action). events: take-over toggle and episode-end keys.
+        roll_step_deg: the env's roll_step_size (degrees per unit action); None: no roll."""
         super().__init__()
         self.leader = leader
         self.kinematics = kinematics
@@ -131,6 +136,7 @@ class LeaderArmController(InputController):
         if self.step_sizes.shape != (3,) or not np.all(self.step_sizes > 0):
             raise ValueError(f"step_sizes must be 3 positive numbers, got {step_sizes!r}")
         self.use_gripper = use_gripper
+        self.roll_step_deg = roll_step_deg
         self.automatic = automatic
         self.events = events if events is not None else KeyboardController(keymap=LEADER_KEYMAP)
         if automatic and not settings.follow:
@@ -188,7 +194,7 @@ class LeaderArmController(InputController):
                 self._free_leader()
             self._set_commands(leader)
         else:
-            self._deltas = (0.0, 0.0, 0.0)
+            self._deltas, self._roll = (0.0, 0.0, 0.0), 0.0
             self.open_gripper_command = self.close_gripper_command = False
             if self.settings.follow:
                 self._follow(leader)
@@ -213,6 +219,9 @@ class LeaderArmController(InputController):
             gap = np.zeros(3)
         deltas = np.clip(gap / self.step_sizes, -1.0, 1.0)
         self._deltas = tuple(float(d) + 0.0 for d in deltas)
+        if self.roll_step_deg is not None:
+            roll_gap = leader[WRIST_ROLL] - follower[WRIST_ROLL]
+            self._roll = float(np.clip(roll_gap / self.roll_step_deg, -1.0, 1.0)) + 0.0
         command = GRIPPER_STAY
         if self.use_gripper:
             command = leader_gripper_command(leader[-1], follower[-1], self._last_gripper,
@@ -297,7 +306,8 @@ def make_leader_controller(leader, *, step_sizes: Sequence[float], use_gripper: 
                            control_mode: str = "leader",
                            kinematics: str | RobotKinematics = "so100",
                            events: InputController | None = None,
-                           settings: LeaderSettings = LeaderSettings()) -> LeaderArmController:
+                           settings: LeaderSettings = LeaderSettings(),
+                           roll_step_deg: float | None = None) -> LeaderArmController:
     """The controller of `control_mode` "leader" / "leader_automatic".
 
     leader: a `ServoArmConfig` of a leader type (built into a ServoArm, connected by start()) or
@@ -316,4 +326,4 @@ def make_leader_controller(leader, *, step_sizes: Sequence[float], use_gripper: 
         kinematics = RobotKinematics(kinematics)
     return LeaderArmController(leader, kinematics, step_sizes, use_gripper=use_gripper,
                                automatic=control_mode == "leader_automatic", events=events,
-                               settings=settings)
+                               settings=settings, roll_step_deg=roll_step_deg)

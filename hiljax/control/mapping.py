@@ -5,6 +5,8 @@ The pipeline for a pad is: raw device state (pygame axes/buttons, or a HID repor
 
 The button roles (reference_facts section 4, LeRobot's `GamepadController`):
     left stick up/down -> +x/-x     left stick left/right -> +y/-y     right stick up/down -> +z/-z
+    right stick right/left -> +roll/-roll (hiljax: the wrist roll of an env with a roll action;
+                              +roll turns a gripper pointing down clockwise, seen from above)
     RB held -> intervene    Y -> success    A -> failure    X -> rerecord
     LT held -> close gripper    RT held -> open gripper (both or neither: stay)
     B -> quit (the reference prints "B/Circle: Exit" but never wires it; we do)
@@ -40,6 +42,9 @@ class Commands:
     gripper: str = "stay"  # "close" | "stay" | "open"
     episode_end: str | None = None  # newly requested this step: success | failure | rerecord
     quit: bool = False
+    # hiljax: the wrist roll, scaled by roll_step_size; read by envs with a roll action (last,
+    # so positional uses of the fields above keep their meaning).
+    roll: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,7 @@ class MappingConfig:
     y_step_size: float = 1.0
     z_step_size: float = 1.0
     deadzone: float = 0.1  # |stick| below this reads 0 (stick drift)
+    roll_step_size: float = 1.0  # hiljax: the wrist roll's scale (1.0: the normalised action)
 
 
 @dataclass(frozen=True)
@@ -92,6 +98,7 @@ def pad_commands(state: PadState, newly_pressed: Iterable[str], config: MappingC
     newly_pressed = frozenset(newly_pressed)
     left_x = apply_deadzone(state.left_x, config.deadzone)
     left_y = apply_deadzone(state.left_y, config.deadzone)
+    right_x = apply_deadzone(state.right_x, config.deadzone)
     right_y = apply_deadzone(state.right_y, config.deadzone)
     deltas = (
         _scaled_negation(left_y, config.x_step_size),  # stick forward -> +x
@@ -100,6 +107,7 @@ def pad_commands(state: PadState, newly_pressed: Iterable[str], config: MappingC
     )
     return Commands(
         deltas=deltas,
+        roll=right_x * config.roll_step_size + 0.0,  # stick right -> +roll (clockwise from above)
         intervene="rb" in state.pressed,
         gripper=gripper_from_buttons("lt" in state.pressed, "rt" in state.pressed),
         episode_end=episode_end_from_buttons(newly_pressed),

@@ -7,7 +7,8 @@ per axis, times the step sizes - so with step sizes of 1.0 it is the env's norma
 `step` counts `update()` calls since the episode began; `observation` is the latest one passed to
 `observe()` (None before the first). The gripper follows a constant, a {step: command} schedule
 or a function; the episode ends when the target is reached (within `tolerance`) or when
-`done_fn(step, observation)` returns a status.
+`done_fn(step, observation)` returns a status. `roll_fn(step, observation)`, if given, is the
+wrist-roll command in [-1, 1] (times `roll_step_size`) for an env with a roll action.
 """
 
 from __future__ import annotations
@@ -60,8 +61,11 @@ class ScriptedController(InputController):
         done_fn: Callable[[int, object], str | None] | None = None,
         end_on_reach: bool = True,
         intervene: bool = True,  # a teleoperating person is intervening
+        roll_fn: Callable[[int, object], float] | None = None,
+        roll_step_size: float = 1.0,
     ):
-        super().__init__(x_step_size, y_step_size, z_step_size)
+        super().__init__(x_step_size, y_step_size, z_step_size, roll_step_size)
+        self.roll_fn = roll_fn
         self.target_fn = target_fn
         self.position_fn = position_fn
         self.gain = gain
@@ -88,9 +92,11 @@ class ScriptedController(InputController):
         reached = float(np.linalg.norm(target - position)) <= self.tolerance
         if episode_end is None and self.end_on_reach and reached:
             episode_end = SUCCESS
+        roll = self.roll_fn(self.step, self.observation) if self.roll_fn else 0.0
         self._apply_commands(
             Commands(
                 deltas=proportional_deltas(target, position, self.gain, steps),
+                roll=float(np.clip(roll, -1.0, 1.0)) * self.roll_step_size + 0.0,
                 intervene=self.intervene,
                 gripper=scripted_gripper(self.gripper, self.step, self.observation),
                 episode_end=episode_end,

@@ -1,8 +1,9 @@
 """teleoperate_gym_env: drive a gymnasium env from a controller, as a person collecting
 demonstrations does.
 
-Each control step: `controller.update()`, then the action [dx, dy, dz] (+ the gripper value 0/1/2
-when the env has a gripper dimension) goes to `env.step`. An episode ends after the step on which
+Each control step: `controller.update()`, then the action [dx, dy, dz] (+ the wrist roll when
+the env has a roll dimension, + the gripper value 0/1/2 when it has a gripper dimension) goes to
+`env.step`. An episode ends after the step on which
 the person asked for success / failure / rerecord, or when the env terminates or truncates. A
 rerecorded episode does not count towards `num_episodes` (LeRobot's recorder does it again).
 Differences from the reference's loop: every step is sent, also idle ones (a demonstration's
@@ -55,13 +56,19 @@ class StepRecord:
 
 
 def uses_gripper(env) -> bool:
-    """True when the env's action has a fourth (gripper) dimension."""
-    return tuple(env.action_space.shape)[-1:] == (4,)
+    """True when the env's action ends with a gripper command: a dimension after the three
+    deltas whose range is the command's [0, 2] (a roll delta's is [-1, 1])."""
+    space = env.action_space
+    return space.shape[-1] > 3 and float(np.asarray(space.high).reshape(-1)[-1]) > 1.5
 
 
-def controller_action(controller: InputController, use_gripper: bool) -> np.ndarray:
-    """The env action for the controller's current commands."""
+def controller_action(controller: InputController, use_gripper: bool,
+                      use_roll: bool = False) -> np.ndarray:
+    """The env action for the controller's current commands: [dx, dy, dz] (+ droll when the
+    env has a roll dimension) (+ the gripper value 0 close / 1 stay / 2 open), float32."""
     action = list(controller.get_deltas())
+    if use_roll:
+        action.append(float(controller.get_roll_delta()))
     if use_gripper:
         action.append(float(controller.gripper_action()))
     return np.asarray(action, dtype=np.float32)
@@ -75,7 +82,7 @@ def _wait_for_next_tick(tick_start: float, fps: float | None) -> None:
 
 
 def run_episode(
-    env, controller, index, use_gripper, fps=None, on_step=None, seed=None
+    env, controller, index, use_gripper, fps=None, on_step=None, seed=None, use_roll=False
 ) -> EpisodeInfo:
     """One episode, from reset to the first ending; see the module docstring."""
     observation, _ = env.reset(seed=seed)
@@ -87,7 +94,7 @@ def run_episode(
         controller.update()
         if controller.should_quit():
             return episode
-        action = controller_action(controller, use_gripper)
+        action = controller_action(controller, use_gripper, use_roll)
         requested_end = controller.get_episode_end_status()
         intervening = controller.should_intervene()
         next_observation, reward, terminated, truncated, info = env.step(action)
@@ -130,6 +137,7 @@ def teleoperate_gym_env(
     """Run episodes until `num_episodes` are kept or the person quits; returns every episode,
     rerecorded ones included. `fps=None` runs as fast as the env allows (scripts, tests)."""
     use_gripper = uses_gripper(env) if use_gripper is None else use_gripper
+    use_roll = env.action_space.shape[-1] == 4 + int(use_gripper)  # [dx, dy, dz, droll, ...]
     episodes: list[EpisodeInfo] = []
     kept = 0
     with controller:
@@ -142,6 +150,7 @@ def teleoperate_gym_env(
                 fps,
                 on_step,
                 seed=seed if not episodes else None,
+                use_roll=use_roll,
             )
             logger.info(
                 "episode %d: %s after %d steps, return %.3f",

@@ -14,8 +14,8 @@ import dataclasses
 from pathlib import Path
 
 from hiljax.config import FrozenMapping, load_config, require
-from hiljax.hardware.cameras import CameraConfig
 from hiljax.envs.robot_types import ROBOT_TYPES as ROBOT_TYPE_REGISTRY
+from hiljax.hardware.cameras import CameraConfig
 from hiljax.kinematics import ROBOT_LINK_ORIGINS
 
 ROBOT_TYPES = tuple(ROBOT_TYPE_REGISTRY)
@@ -27,7 +27,11 @@ CONTROL_MODES = ("gamepad", "gamepad_hid", "keyboard", "leader", "leader_automat
                  "sim_operator")
 REWARD_CLASSIFIER_MODES = ("override", "max")
 ENV_MODES = ("record", "replay")
-
+# The sim's cube start area (hiljax.envs.sim.task.CubeSpawn's defaults: the easy task). Kept here,
+# MuJoCo-free, so a config can be checked without loading the simulator.
+DEFAULT_CUBE_X_RANGE = (0.16, 0.22)
+DEFAULT_CUBE_Y_RANGE = (-0.06, 0.06)
+DEFAULT_CUBE_YAW_DEG = 0.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,6 +69,13 @@ class RobotConfig:
     # gym_hil only: gym-hil's random_block_position (the cube anywhere in a 20 x 30 cm area).
     # Off (gym-hil's default, and LeRobot's tutorial): the cube always starts at (0.5, 0).
     random_block_position: bool = False
+    # sim_so100 only: where the cube starts (metres, world frame: base at the origin, +x
+    # forward), drawn uniformly at every reset, and its yaw: facing the base (square to a gripper
+    # with no wrist roll) plus uniform +-cube_yaw_deg. A yaw needs roll to grasp squarely
+    # (ee_action_space_params.roll_step_size); the cube is symmetric, so 45 is the hardest.
+    cube_x_range: tuple[float, float] = DEFAULT_CUBE_X_RANGE
+    cube_y_range: tuple[float, float] = DEFAULT_CUBE_Y_RANGE
+    cube_yaw_deg: float = DEFAULT_CUBE_YAW_DEG
 
     def __post_init__(self):
         require(self.type in ROBOT_TYPES,
@@ -81,6 +92,13 @@ class RobotConfig:
                 "robot.max_relative_target must be > 0 or null")
         require(self.kinematics is None or self.kinematics in KINEMATICS_TABLES,
                 f"robot.kinematics must be one of {KINEMATICS_TABLES} or null")
+        for name in ("cube_x_range", "cube_y_range"):
+            value = tuple(getattr(self, name))
+            require(len(value) == 2 and value[0] <= value[1],
+                    f"robot.{name} must be [low, high] metres with low <= high, got {value}")
+            object.__setattr__(self, name, value)
+        require(0.0 <= self.cube_yaw_deg <= 180.0,
+                f"robot.cube_yaw_deg must be in [0, 180] degrees, got {self.cube_yaw_deg}")
 
     def _check_cameras(self) -> None:
         """Names for a simulator, device settings for a real arm (frozen either way)."""
@@ -132,11 +150,16 @@ def _frozen_bounds(bounds) -> FrozenMapping:
 
 @dataclasses.dataclass(frozen=True)
 class EEActionSpaceConfig:
-    """End-effector delta actions: [-1, 1]^3 times these step sizes (metres per step)."""
+    """End-effector delta actions: [-1, 1]^3 times these step sizes (metres per step), and with
+    `roll_step_size` a 4th, the wrist roll (degrees per step)."""
 
     x_step_size: float = 0.02
     y_step_size: float = 0.02
     z_step_size: float = 0.02
+    # hiljax: degrees of wrist roll per unit of a 4th action value ([dx, dy, dz, droll,
+    # (gripper)]), so the policy and the person can turn the fingers square to a cube with a
+    # yaw. null: no roll dimension (LeRobot's 3-D EE action; the roll stays where it is).
+    roll_step_size: float | None = None
     # Workspace of the gripper tip (metres, world frame): {"min": [x, y, z], "max": [x, y, z]}.
     # The default is the MuJoCo so100's table area in front of the arm.
     bounds: dict[str, tuple[float, ...]] = dataclasses.field(default_factory=lambda: {
@@ -150,6 +173,9 @@ class EEActionSpaceConfig:
         for axis in "xyz":
             step = getattr(self, f"{axis}_step_size")
             require(step > 0, f"ee_action_space_params.{axis}_step_size must be > 0, got {step}")
+        require(self.roll_step_size is None or self.roll_step_size > 0,
+                f"ee_action_space_params.roll_step_size must be > 0 or null, got "
+                f"{self.roll_step_size}")
         require(self.control_mode is None or self.control_mode in CONTROL_MODES,
                  f"ee_action_space_params.control_mode must be null or one of {CONTROL_MODES}, "
                  f"got {self.control_mode!r}")
@@ -350,6 +376,20 @@ class HILSerlRobotEnvConfig:
             require(self.task.startswith("Panda"),
                      f"robot.type gym_hil needs task = a gym_hil env id such as "
                      f"'PandaPickCubeBase-v0', got {self.task!r}")
+            require(self.wrapper.ee_action_space_params.roll_step_size is None,
+                    "robot.type gym_hil has gym-hil's own 3-D EE action: set "
+                    "ee_action_space_params.roll_step_size to null")
+        if self.robot.type == "sim_so100":
+            self._check_cube_area_in_bounds()
+
+    def _check_cube_area_in_bounds(self) -> None:
+        """The tip must be allowed over every cube start, or some cubes cannot be picked."""
+        bounds = self.wrapper.ee_action_space_params.bounds
+        for axis, (low, high) in enumerate((self.robot.cube_x_range, self.robot.cube_y_range)):
+            require(bounds["min"][axis] <= low and high <= bounds["max"][axis],
+                    f"the cube area robot.cube_{'xy'[axis]}_range [{low}, {high}] must lie "
+                    f"inside ee_action_space_params.bounds on {'xy'[axis]} "
+                    f"[{bounds['min'][axis]}, {bounds['max'][axis]}]")
 
     @property
     def max_episode_steps(self) -> int:

@@ -158,14 +158,15 @@ def make_sim_operator(cfg: HILSerlRobotEnvConfig, robot) -> InputController:
     params = cfg.wrapper.ee_action_space_params
     return SimOperator(robot, cfg.wrapper.sim_operator,
                        step_sizes=(params.x_step_size, params.y_step_size, params.z_step_size),
-                       bounds=params.bounds)
+                       bounds=params.bounds, roll_step_size=params.roll_step_size)
 
 
 def _intervention_wrapper(env, cfg: HILSerlRobotEnvConfig, controller) -> gym.Env:
     params = cfg.wrapper.ee_action_space_params
     if controller is None and params.control_mode in ("leader", "leader_automatic"):
         controller = make_leader(cfg)
-    return make_intervention_wrapper(env, params.control_mode, cfg.wrapper.use_gripper, controller)
+    return make_intervention_wrapper(env, params.control_mode, cfg.wrapper.use_gripper, controller,
+                                     use_roll=params.roll_step_size is not None)
 
 
 def make_leader(cfg: HILSerlRobotEnvConfig) -> InputController:
@@ -182,4 +183,5 @@ def make_leader(cfg: HILSerlRobotEnvConfig) -> InputController:
                        calibration_dir=teleop.calibration_dir),
         step_sizes=(params.x_step_size, params.y_step_size, params.z_step_size),
         use_gripper=cfg.wrapper.use_gripper, control_mode=params.control_mode,
-        kinematics=cfg.robot.kinematics_table, settings=settings)
+        kinematics=cfg.robot.kinematics_table, settings=settings,
+        roll_step_deg=params.roll_step_size)

@@ -20,9 +20,12 @@ class RobotType:
 
 def _sim_so100(cfg, fps: float):
     from hiljax.envs.sim import SimRobot  # MuJoCo only when asked for
+    from hiljax.envs.sim.task import CubeSpawn
 
+    spawn = CubeSpawn(x_range=cfg.cube_x_range, y_range=cfg.cube_y_range,
+                      yaw_noise_deg=cfg.cube_yaw_deg)
     return SimRobot(cameras=cfg.camera_names, image_size=cfg.image_size, control_dt=1.0 / fps,
-                    seed=cfg.seed, render=bool(cfg.cameras))
+                    seed=cfg.seed, render=bool(cfg.cameras), cube_spawn=spawn)
 
 
 def _fake(cfg, fps: float):

@@ -15,7 +15,7 @@ import numpy as np
 from hiljax.envs.robot import GRIPPER_CLOSED, GRIPPER_OPEN
 from hiljax.envs.sim.rendering import CameraRenderer
 from hiljax.envs.sim.scene import FINGER_TRAVEL, build_scene_xml
-from hiljax.envs.sim.task import CubeSpawn, GraspDetector, cube_lift
+from hiljax.envs.sim.task import CubeSpawn, GraspDetector, cube_lift, yaw_of_quaternion
 from hiljax.kinematics import JOINT_NAMES, RobotKinematics
 
 logger = logging.getLogger(__name__)
@@ -73,6 +73,7 @@ class SimRobot:
         self._cube_qpos = int(addresses(["cube"], "qposadr")[0])  # free joint: xyz, quat wxyz
         self._cube_qvel = int(addresses(["cube"], "dofadr")[0])
         self._tip_site = self.model.site("gripper_tip").id
+        self._gripper_body = self.model.body("gripper").id
         # Actuators are declared arm joints first, then the two fingers (scene._actuators_xml).
         self._arm_ctrl = np.arange(NUM_ARM_JOINTS)
         self._finger_ctrl = np.arange(NUM_ARM_JOINTS, NUM_ARM_JOINTS + 2)
@@ -165,6 +166,16 @@ class SimRobot:
     def gripper_tip_position(self) -> np.ndarray:
         """World xyz of the `gripper_tip` site: the point `fk_gripper_tip` computes."""
         return self.data.site_xpos[self._tip_site].copy()
+
+    def gripper_rotation(self) -> np.ndarray:
+        """(3, 3) world rotation of the gripper body: column 0 is the axis it points along (the
+        wrist roll's axis, on which the tip lies), column 1 the axis the fingers close along."""
+        return self.data.xmat[self._gripper_body].reshape(3, 3).copy()
+
+    def cube_yaw(self) -> float:
+        """The cube's rotation about the vertical (radians, world frame): the heading of one
+        face normal (the cube is symmetric, so it matters modulo 90 degrees)."""
+        return yaw_of_quaternion(self.data.qpos[self._cube_qpos + 3:self._cube_qpos + 7])
 
     def cube_grasped(self) -> bool:
         """Both finger pads touch the cube."""

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
+from hiljax.envs.configs import DEFAULT_CUBE_X_RANGE, DEFAULT_CUBE_Y_RANGE, DEFAULT_CUBE_YAW_DEG
 from hiljax.envs.sim.scene import CUBE_HALF_SIZE
 
 TABLE_TOP_Z = 0.0
@@ -21,15 +22,16 @@ TABLE_TOP_Z = 0.0
 class CubeSpawn:
     """Cube start region (metres, world frame: the arm's base is at the origin, +x forward).
 
-    Every point of it is in the reach of a gripper pointing straight down (the tip at the cube's
-    centre puts the wrist 16 cm above it) from the table up to 8 cm above it: the cube can be
-    grasped and lifted 5 cm without tilting the gripper. The cube's yaw faces the base, so a
-    gripper without roll control, turned only by the shoulder pan, closes squarely on two faces.
+    The default (the easy task, `robot.cube_*` in the env config) is in the reach of a gripper
+    pointing straight down from the table up to 8 cm above it, and the cube's yaw faces the
+    base, so a gripper without roll control, turned only by the shoulder pan, closes squarely
+    on two faces. `yaw_noise_deg` adds a uniform yaw of +-that much to the facing direction:
+    the hard task (a 20 x 20 cm area, +-45 degrees) needs the wrist roll to grasp squarely.
     """
 
-    x_range: tuple[float, float] = (0.16, 0.22)
-    y_range: tuple[float, float] = (-0.06, 0.06)
-    yaw_noise_deg: float = 0.0  # extra uniform yaw jitter, for a harder task
+    x_range: tuple[float, float] = DEFAULT_CUBE_X_RANGE
+    y_range: tuple[float, float] = DEFAULT_CUBE_Y_RANGE
+    yaw_noise_deg: float = DEFAULT_CUBE_YAW_DEG
 
     def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """(position (3,), quaternion wxyz (4,)) of a cube resting on the table."""
@@ -39,6 +41,13 @@ class CubeSpawn:
         position = np.array([x, y, TABLE_TOP_Z + CUBE_HALF_SIZE])
         quaternion = np.array([np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2)])
         return position, quaternion
+
+
+def yaw_of_quaternion(quaternion: np.ndarray) -> float:
+    """Rotation about the world z axis (radians, (-pi, pi]) of a wxyz quaternion: the heading
+    of the body's x axis (for a cube resting on a face, the direction of a face normal)."""
+    w, x, y, z = np.asarray(quaternion, dtype=np.float64)
+    return float(np.arctan2(2.0 * (w * z + x * y), 1.0 - 2.0 * (y * y + z * z)))
 
 
 class GraspDetector:

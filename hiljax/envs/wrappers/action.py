@@ -2,8 +2,8 @@
 
 The stack (inside out, as make_robot_env builds it): GripperActionWrapper turns the gripper
 command (0 close, 1 stay, 2 open) into a gripper position; GripperPenaltyWrapper watches that
-command; EEActionWrapper turns [dx, dy, dz] in [-1, 1] (+ the gripper command) into joint
-targets. Angles are degrees and the gripper is in [0, 100] (0 closed), as `hiljax.envs.robot`.
+command; EEActionWrapper turns [dx, dy, dz] (+ droll) in [-1, 1] (+ the gripper command) into
+joint targets. Angles are degrees and the gripper is in [0, 100] (0 closed), as `hiljax.envs.robot`.
 """
 
 from __future__ import annotations
@@ -17,20 +17,26 @@ import numpy as np
 
 from hiljax.envs.robot import GRIPPER_CLOSED, GRIPPER_OPEN
 from hiljax.envs.wrappers._spaces import observed_joints_of, robot_of
-from hiljax.kinematics import IKOptions, RobotKinematics
+from hiljax.kinematics import JOINT_NAMES, IKOptions, RobotKinematics
 
 logger = logging.getLogger(__name__)
 
 GRIPPER_RANGE = GRIPPER_OPEN - GRIPPER_CLOSED
+WRIST_ROLL = JOINT_NAMES.index("wrist_roll")
 
 
 class EEActionWrapper(gym.ActionWrapper):
-    """[dx, dy, dz] in [-1, 1] (+ gripper command in [0, 2]) -> joint targets.
+    """[dx, dy, dz] (+ droll) in [-1, 1] (+ gripper command in [0, 2]) -> joint targets.
 
     Each step: tip = FK(measured joints); target = clip(tip + action * step sizes, bounds);
     joints = IK from the measured joints (position only; the wrist orientation is free). The
     reference (v0.3) added the raw action in metres with the step sizes as the action bounds;
     LeRobot later, gym-hil and hiljax take a normalised action scaled by the step sizes.
+
+    With `roll_step_size` (degrees) the action has a 4th value: the wrist roll target becomes
+    the measured roll + droll * roll_step_size, clipped to the joint's limits. The tip lies on
+    the roll axis, so rolling turns the fingers about the tip without moving it, and the
+    position IK (which cannot move the tip with the roll) leaves the roll alone.
     """
 
     def __init__(self, env, ee_action_space_params, use_gripper: bool = False,
@@ -38,12 +44,14 @@ class EEActionWrapper(gym.ActionWrapper):
         super().__init__(env)
         params = ee_action_space_params
         self.step_sizes = np.array([params.x_step_size, params.y_step_size, params.z_step_size])
+        self.roll_step_size = getattr(params, "roll_step_size", None)
         self.bounds = {"min": np.asarray(params.bounds["min"], dtype=np.float64),
                        "max": np.asarray(params.bounds["max"], dtype=np.float64)}
         self.use_gripper = use_gripper
         self.kinematics = kinematics or RobotKinematics("so100")
         self.ik_options = ik_options or IKOptions(max_iterations=50)
-        low, high = -np.ones(3), np.ones(3)
+        num_deltas = 3 + int(self.use_roll)
+        low, high = -np.ones(num_deltas), np.ones(num_deltas)
         if use_gripper:  # gripper: 0 close, 1 stay, 2 open
             low, high = np.append(low, 0.0), np.append(high, 2.0)
         self.action_space = gym.spaces.Box(low.astype(np.float32), high.astype(np.float32),
@@ -51,10 +59,20 @@ class EEActionWrapper(gym.ActionWrapper):
         self.last_ik_converged = True
         self.last_target_position = np.zeros(3)
 
+    @property
+    def use_roll(self) -> bool:
+        return self.roll_step_size is not None
+
     def target_position(self, joints: np.ndarray, deltas: np.ndarray) -> np.ndarray:
         tip = self.kinematics.fk_gripper_tip(joints)[:3, 3]
         moved = tip + np.clip(deltas, -1.0, 1.0) * self.step_sizes
         return np.clip(moved, self.bounds["min"], self.bounds["max"])
+
+    def target_roll(self, joints: np.ndarray, droll: float) -> float:
+        """The wrist roll target (degrees): the measured roll turned by droll step sizes."""
+        low, high = self.kinematics.joint_limits_deg[WRIST_ROLL]
+        turned = joints[WRIST_ROLL] + float(np.clip(droll, -1.0, 1.0)) * self.roll_step_size
+        return float(np.clip(turned, low, high))
 
     def action(self, action):
         action = np.asarray(action, dtype=np.float64).reshape(-1)
@@ -66,8 +84,10 @@ class EEActionWrapper(gym.ActionWrapper):
         result = self.kinematics.solve_ik(joints, target, options=self.ik_options)
         self.last_ik_converged, self.last_target_position = bool(result.converged), target
         targets = np.array(result.joints, dtype=np.float32)  # the gripper value passes through
+        if self.use_roll:
+            targets[WRIST_ROLL] = self.target_roll(joints, action[3])
         if self.use_gripper:
-            targets[-1] = action[3]  # the command; GripperActionWrapper makes it a position
+            targets[-1] = action[-1]  # the command; GripperActionWrapper makes it a position
         return targets
 
 

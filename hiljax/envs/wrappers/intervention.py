@@ -6,7 +6,8 @@ are the contract with the actor (which stores `action_intervention` as the trans
 
     is_intervention      bool: the action executed was the person's
     action_intervention  (action_dim,) float32: the action executed (the person's when
-                         intervening), in the policy's action space
+                         intervening), in the policy's action space: [dx, dy, dz] (+ droll
+                         when the env has a roll action) (+ the gripper command)
     episode_end          None | "success" | "failure" | "rerecord": what the person asked
     rerecord_episode     bool: the person asked to record this episode again
     next.success         bool, on the step that ends the episode by a request
@@ -34,16 +35,9 @@ from hiljax.control import (
     KeyboardController,
     make_controller,
 )
+from hiljax.control.teleop import controller_action
 
 logger = logging.getLogger(__name__)
-
-
-def controller_action(controller: InputController, use_gripper: bool) -> np.ndarray:
-    """The person's action: [dx, dy, dz] (+ gripper 0 close / 1 stay / 2 open), float32."""
-    action = list(controller.get_deltas())
-    if use_gripper:
-        action.append(float(controller.gripper_action()))
-    return np.asarray(action, dtype=np.float32)
 
 
 class InterventionWrapper(gym.Wrapper):
@@ -56,14 +50,16 @@ class InterventionWrapper(gym.Wrapper):
     """
 
     def __init__(self, env, controller: InputController, use_gripper: bool = False,
-                 auto_reset: bool = False):
+                 auto_reset: bool = False, use_roll: bool = False):
         super().__init__(env)
-        expected = 3 + int(use_gripper)
+        expected = 3 + int(use_roll) + int(use_gripper)
         if env.action_space.shape != (expected,):
-            raise ValueError(f"intervention needs an EE action space of shape ({expected},), "
-                             f"got {env.action_space.shape}")
+            raise ValueError(f"intervention needs an EE action space of shape ({expected},) "
+                             f"(roll {use_roll}, gripper {use_gripper}), got "
+                             f"{env.action_space.shape}")
         self.controller = controller
         self.use_gripper = use_gripper
+        self.use_roll = use_roll
         self.auto_reset = auto_reset
         controller.start()
 
@@ -78,7 +74,7 @@ class InterventionWrapper(gym.Wrapper):
         self.controller.update()
         intervening = self.controller.should_intervene()
         status = self.controller.get_episode_end_status()
-        human = controller_action(self.controller, self.use_gripper)
+        human = controller_action(self.controller, self.use_gripper, self.use_roll)
         executed = human if intervening else np.asarray(action, dtype=np.float32).reshape(-1)
         observation, reward, terminated, truncated, info = self.env.step(executed)
         self.controller.observe(observation)
@@ -117,27 +113,31 @@ class InterventionWrapper(gym.Wrapper):
 
 class GamepadControlWrapper(InterventionWrapper):
     """Intervention from a gamepad (RB held = intervene, Y success, A failure, X rerecord,
-    LT/RT close/open the gripper); raw HID on macOS. Pass `controller` to use another device
-    or a `ScriptedController`."""
+    LT/RT close/open the gripper, right stick left/right the wrist roll when `use_roll`); raw
+    HID on macOS. Pass `controller` to use another device or a `ScriptedController`."""
 
     def __init__(self, env, x_step_size: float = 1.0, y_step_size: float = 1.0,
                  z_step_size: float = 1.0, use_gripper: bool = False, auto_reset: bool = False,
-                 controller: InputController | None = None, control_mode: str = "gamepad"):
+                 controller: InputController | None = None, control_mode: str = "gamepad",
+                 use_roll: bool = False):
         if controller is None:
             controller = make_controller(control_mode, x_step_size=x_step_size,
                                          y_step_size=y_step_size, z_step_size=z_step_size)
-        super().__init__(env, controller, use_gripper=use_gripper, auto_reset=auto_reset)
+        super().__init__(env, controller, use_gripper=use_gripper, auto_reset=auto_reset,
+                         use_roll=use_roll)
 
 
 class KeyboardInterfaceWrapper(InterventionWrapper):
     """Intervention from the keyboard (pygame window): `i` toggles intervention, `s` / `f` / `r`
-    success / failure / rerecord, arrows move x / y, shift / right shift z, ctrl / right ctrl
-    close / open the gripper (keys: `hiljax.control.keymap`)."""
+    success / failure / rerecord, arrows move x / y, shift / right shift z, q / e turn the wrist
+    roll (when `use_roll`), ctrl / right ctrl close / open the gripper (keys:
+    `hiljax.control.keymap`)."""
 
     def __init__(self, env, use_gripper: bool = False, auto_reset: bool = False,
-                 controller: InputController | None = None, **controller_kwargs):
+                 controller: InputController | None = None, use_roll: bool = False,
+                 **controller_kwargs):
         super().__init__(env, controller or KeyboardController(**controller_kwargs),
-                         use_gripper=use_gripper, auto_reset=auto_reset)
+                         use_gripper=use_gripper, auto_reset=auto_reset, use_roll=use_roll)
 
 
 # LeRobot's later name for the keyboard variant.
@@ -145,10 +145,12 @@ KeyboardControlWrapper = KeyboardInterfaceWrapper
 
 
 def make_intervention_wrapper(env, control_mode: str | None, use_gripper: bool,
-                              controller: InputController | None = None) -> gym.Env:
-    """The human-intervention wrapper for a control mode (or an injected controller)."""
+                              controller: InputController | None = None,
+                              use_roll: bool = False) -> gym.Env:
+    """The human-intervention wrapper for a control mode (or an injected controller);
+    `use_roll`: the env's action has a wrist-roll delta, so the person's has one too."""
     if controller is not None:
-        return InterventionWrapper(env, controller, use_gripper=use_gripper)
+        return InterventionWrapper(env, controller, use_gripper=use_gripper, use_roll=use_roll)
     if control_mode in ("leader", "leader_automatic"):
         raise ValueError(f"control_mode {control_mode!r} reads a leader arm: build the env with "
                          "hiljax.envs.factory.make_robot_env and a `teleop` config, or pass the "
@@ -160,6 +162,6 @@ def make_intervention_wrapper(env, control_mode: str | None, use_gripper: bool,
     if control_mode is None:
         return env
     if control_mode == "keyboard":
-        return KeyboardInterfaceWrapper(env, use_gripper=use_gripper)
-    return GamepadControlWrapper(env, use_gripper=use_gripper,
+        return KeyboardInterfaceWrapper(env, use_gripper=use_gripper, use_roll=use_roll)
+    return GamepadControlWrapper(env, use_gripper=use_gripper, use_roll=use_roll,
                                  controller=make_controller(control_mode))
