@@ -49,7 +49,8 @@ def test_env_policy_mismatch_is_explained():
 @pytest.mark.parametrize("name", ["sim_pick_lift.json", "sim_pick_lift_images.json",
                                   "sim_pick_lift_learned_reward.json", "virtual_so101.json",
                                   "sim_pick_lift_hard.json", "gym_hil_pick_cube.json",
-                                  "gym_hil_pick_cube_random.json"])
+                                  "gym_hil_pick_cube_random.json",
+                                  "gym_hil_pick_cube_images.json"])
 def test_shipped_run_configs_load(name):
     from pathlib import Path
 

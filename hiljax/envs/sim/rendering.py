@@ -42,6 +42,12 @@ def _register_exit_hook() -> None:
         _exit_hook_registered = True
 
 
+def plain_scene(renderer: mujoco.Renderer) -> None:
+    """Shadows, reflections, skybox, fog and haze off: several times faster on a CPU renderer."""
+    for flag in _DISABLED_RENDER_FLAGS:
+        renderer.scene.flags[getattr(mujoco.mjtRndFlag, flag)] = 0
+
+
 def make_renderer(model: mujoco.MjModel, image_size: int) -> mujoco.Renderer:
     """A square offscreen renderer with shadows, reflections, skybox and fog off."""
     try:
@@ -51,8 +57,7 @@ def make_renderer(model: mujoco.MjModel, image_size: int) -> mujoco.Renderer:
         raise  # a framebuffer-size problem, not a missing GL: MuJoCo's message says what to do
     except Exception as error:
         raise gl_error(error) from error
-    for flag in _DISABLED_RENDER_FLAGS:
-        renderer.scene.flags[getattr(mujoco.mjtRndFlag, flag)] = 0
+    plain_scene(renderer)
     logger.debug("offscreen renderer %dx%d on MUJOCO_GL=%r", image_size, image_size,
                  os.environ.get("MUJOCO_GL", ""))
     return renderer
