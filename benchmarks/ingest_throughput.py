@@ -34,8 +34,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from hiljax import wire  # noqa: E402 - after the path set-up
-from transport import lerobot_codec  # noqa: E402
+from hiljax import wire
+from transport import lerobot_codec
 
 STATE_DIM, ACTION_DIM, STEPS, SIDE = 18, 4, 100, 128
 CAMERAS = ("front", "wrist")

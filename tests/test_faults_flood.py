@@ -24,7 +24,7 @@ def faults():
     sys.path.remove(str(ROOT / "benchmarks"))
 
 
-def test_hostile_payloads_are_refused_and_a_flood_stays_under_the_bound(faults, tmp_path):
+def test_hostile_payloads_are_refused_and_a_flood_stays_under_the_bound(faults):
     result = faults.run("zmq", faults.SHORT)
     assert result["refused"] == result["hostile_classes_tried"] >= 30
     assert result["still_serving"]
