@@ -2,6 +2,7 @@
 FeetechMotorsBus -> a real pseudo-terminal -> the virtual SO-100 with the MuJoCo arm behind it.
 An EE-delta episode moves the end effector by what was commanded."""
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -85,6 +86,39 @@ def test_the_actor_runs_an_episode_on_the_virtual_arm(mujoco_arm, tmp_path):
         actor.transport.close()
         learner.stop()
         env.close()
+
+
+def test_an_actor_whose_learner_is_gone_leaves_the_virtual_arm_limp(mujoco_arm, tmp_path):
+    """on_learner_lost="disconnect": the learner never answers, so mid-episode the actor stops,
+    closes the env and the real driver switches torque off on every motor (over the pty)."""
+    import threading
+
+    from hiljax.actor import Actor
+    from hiljax.config import ActorConfig
+    from tests.sac_helpers import tiny_config
+    from transport.factory import make_actor_transport
+
+    env = _env(mujoco_arm, tmp_path)
+    features = {k: tuple(s.shape) for k, s in env.observation_space.spaces.items()}
+    policy = tiny_config(input_features=features, continuous_action_dim=3, num_discrete_actions=3)
+    config = ActorConfig(policy=policy, warmup_steps=10_000, transport="zmq",
+                         learner_timeout_s=0.5, on_learner_lost="disconnect")
+    transport = make_actor_transport("zmq", "127.0.0.1:9")  # nobody listens there
+    stop = threading.Event()
+    actor = Actor(config, env, transport, make_env=lambda: _env(mujoco_arm, tmp_path), stop=stop)
+    runner = threading.Thread(target=actor.run_episode, daemon=True)
+    runner.start()
+    try:
+        deadline = time.monotonic() + 30
+        while any(mujoco_arm.register(m, "Torque_Enable") for m in range(1, 7)):
+            assert time.monotonic() < deadline, "the arm kept its torque"
+            time.sleep(0.05)
+        assert 0 < actor.interaction_step < 50  # stopped mid-episode
+    finally:
+        stop.set()
+        runner.join(timeout=20)
+        transport.close()
+    assert not runner.is_alive() and actor.env is None  # closed, not rebuilt
 
 
 def _video(path: Path, width: int = 64, height: int = 48, frames: int = 10) -> Path:
