@@ -59,7 +59,11 @@ def test_two_actors_over_grpc_survive_a_killed_actor_and_resume(tmp_path):
     actors = _records(run_dir, "actor")
     assert len({r["client"] for r in actors}) >= 2  # several actors fed one learner
     train = _records(run_dir, "train")
-    assert train and train[-1]["step"] >= 10 and train[-1]["buffer_online"] >= 900
+    assert train and train[-1]["step"] >= 10
+    # The buffer as the final checkpoint holds it (the last metrics line may predate the last
+    # episodes ingested before the stop).
+    final = sorted((run_dir / "checkpoints").glob("step_*/learner.json"))[-1]
+    assert json.loads(final.read_text())["counters"]["transitions"] >= 900
     assert all(r["Episodic reward"] >= 0 for r in actors)
     latest = json.loads((run_dir / "checkpoints" / "LATEST").read_text())["checkpoint"]
     first_step = int(latest.split("_")[1])
