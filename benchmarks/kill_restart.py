@@ -3,7 +3,8 @@ with --resume, and count every transition in its final replay buffer.
 
     .venv/bin/python benchmarks/kill_restart.py                       # grpc and zmq, 5 cycles each
     .venv/bin/python benchmarks/kill_restart.py --transport zmq --cycles 10
-    .venv/bin/python benchmarks/kill_restart.py --no-journal          # today's learner: the gap
+    .venv/bin/python benchmarks/kill_restart.py --no-journal          # no learner journal: the gap
+    .venv/bin/python benchmarks/kill_restart.py --no-spool            # actors keep memory only
 
 Real processes on 127.0.0.1: the learner is `hiljax.learner.main` (a tiny state policy, a
 checkpoint every `--save-freq` rounds) with the write-ahead journal of hiljax.run.durability
@@ -18,7 +19,9 @@ SIGKILLed too and replaced by a new actor process. At the end the actors flush, 
 stops with SIGTERM (final checkpoint), and the final checkpoint's online buffer is counted:
 
 - acknowledged episodes must each be there exactly once (10 rows): otherwise lost / duplicated;
-- episodes a killed actor had queued but not seen acknowledged died with its memory (no spool):
+- episodes a killed actor had queued but not seen acknowledged: with the actors' spool
+  (transport.spool; the replacement takes over the killed actor's spool directory and resends
+  them) each must be there exactly once too; with `--no-spool` they die with its memory, and
   each may be there once (the learner took it, the ack was lost) or not at all, never twice.
 
 Prints the figures and ends with ONE line of JSON.
@@ -163,18 +166,23 @@ def make_episode(marker: int, rng: np.random.Generator) -> tuple[dict, dict]:
 
 
 def _actor_process(argv: list[str]) -> int:
-    """kind address uid log interval_s: send episodes until SIGTERM, then flush."""
+    """kind address uid log interval_s spool_dir|-: send episodes until SIGTERM, then flush."""
     from hiljax import wire
     from transport.errors import TransportFull
     from transport.factory import make_actor_transport
 
     kind, address, uid, log_path, interval = argv[0], argv[1], int(argv[2]), argv[3], float(argv[4])
-    transport = make_actor_transport(kind, address, client_id=f"bench-{uid}-{os.getpid()}")
+    spool_dir = None if argv[5] == "-" else argv[5]
+    transport = make_actor_transport(kind, address, client_id=f"bench-{uid}-{os.getpid()}",
+                                     spool_dir=spool_dir)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     log = open(log_path, "a", buffering=1)  # noqa: SIM115 - line-buffered: a kill loses no line
-    sent: dict[int, int] = {}  # transport seq -> marker, until acknowledged
     lock = threading.Lock()
+    # transport seq -> marker, until acknowledged; first what a killed actor left in the spool
+    # (those acknowledged before this snapshot are judged by the killed actor's log alone).
+    sent: dict[int, int] = {entry.seq: _marker(wire, entry.payload)
+                            for entry in transport._outgoing.snapshot()}
 
     def log_acks() -> None:
         with lock:  # the snapshot under the lock: a seq being put is not yet "not pending"
@@ -188,7 +196,7 @@ def _actor_process(argv: list[str]) -> int:
 
     threading.Thread(target=ack_loop, daemon=True).start()
     rng = np.random.default_rng(uid)
-    seq = number = 0
+    seq, number = transport.recovered(), 0
     while not stop.is_set():
         marker = uid * MARKER_BASE + number
         payload = wire.encode_episode(*make_episode(marker, rng), sender=transport.client_id,
@@ -210,13 +218,18 @@ def _actor_process(argv: list[str]) -> int:
     return 0 if flushed else 1
 
 
+def _marker(wire, payload) -> int:
+    return int(wire.decode_episode(payload).observations["observation.state"][0, 0])
+
+
 class ActorProcess:
-    def __init__(self, kind: str, address: str, uid: int, logs: Path, interval: float):
-        self.uid, self.log = uid, logs / f"actor_{uid}.log"
+    def __init__(self, kind: str, address: str, uid: int, logs: Path, interval: float,
+                 spool_dir: Path | None):
+        self.uid, self.log, self.spool_dir = uid, logs / f"actor_{uid}.log", spool_dir
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         self.process = subprocess.Popen(
             [sys.executable, __file__, "_actor", kind, address, str(uid), str(self.log),
-             str(interval)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+             str(interval), str(spool_dir or "-")], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
             stderr=open(logs / f"actor_{uid}.err", "w"))  # noqa: SIM115
         self.killed = False
 
@@ -282,8 +295,13 @@ def buffer_markers(run_dir: Path) -> dict[int, int]:
 
 
 def tally(actors: list[ActorProcess], counts: dict[int, int]) -> dict:
-    """Compare what the actors logged with what the buffer holds."""
+    """Compare what the actors logged with what the buffer holds.
+
+    Unknown: in the buffer but logged as sent by nobody. With a spool, a killed actor can die
+    between spooling an episode and logging it (its replacement then delivers it): those are
+    counted apart, as `dead_actor_spooled_unlogged`, and must still be there exactly once."""
     acked, unacked_dead, sent_all = set(), set(), set()
+    killed_spooled_uids = {actor.uid for actor in actors if actor.killed and actor.spool_dir}
     for actor in actors:
         sent, ok = actor.outcome()
         acked |= ok
@@ -293,7 +311,9 @@ def tally(actors: list[ActorProcess], counts: dict[int, int]) -> dict:
     lost = sum(EPISODE_STEPS - min(counts.get(m, 0), EPISODE_STEPS) for m in acked)
     duplicated = sum(max(0, c - EPISODE_STEPS) for c in counts.values())
     partial = sum(1 for m in sent_all if 0 < counts.get(m, 0) < EPISODE_STEPS)
-    unknown = sum(1 for m in counts if m not in sent_all)
+    unlogged = {m for m in counts if m not in sent_all}
+    spooled_unlogged = {m for m in unlogged if m // MARKER_BASE in killed_spooled_uids}
+    unknown = len(unlogged - spooled_unlogged)
     return {"episodes_acknowledged": len(acked),
             "transitions_acknowledged": len(acked) * EPISODE_STEPS,
             "transitions_in_buffer": sum(counts.values()),
@@ -301,10 +321,12 @@ def tally(actors: list[ActorProcess], counts: dict[int, int]) -> dict:
             "episodes_partial": partial, "episodes_unknown": unknown,
             "dead_actor_unacked_episodes": len(unacked_dead),
             "dead_actor_unacked_delivered": sum(1 for m in unacked_dead if counts.get(m)),
-            "dead_actor_unacked_lost": sum(1 for m in unacked_dead if not counts.get(m))}
+            "dead_actor_unacked_lost": sum(1 for m in unacked_dead if not counts.get(m)),
+            "dead_actor_spooled_unlogged": len(spooled_unlogged)}
 
 
-def run_kill_cycles(transport: str, cycles: int, *, journal: bool = True, num_actors: int = 2,
+def run_kill_cycles(transport: str, cycles: int, *, journal: bool = True, spool: bool = True,
+                    num_actors: int = 2,
                     replace_actor_every: int = 2, stream_s: tuple[float, float] = (1.0, 3.0),
                     final_stream_s: float = 1.5, save_freq: int = 20, interval_s: float = 0.03,
                     warm: bool = True, learn: bool = True, seed: int = 0,
@@ -314,7 +336,9 @@ def run_kill_cycles(transport: str, cycles: int, *, journal: bool = True, num_ac
     compile its round and save a periodic checkpoint (the kills then hit a learner that trains
     and checkpoints, and restarts reuse the compiled round); without the journal a learner
     killed before its first checkpoint cannot be resumed at all, so it must be warm.
-    `learn=False`: the learner never trains (see write_learner_config); implies not warm."""
+    `learn=False`: the learner never trains (see write_learner_config); implies not warm.
+    `spool`: each actor keeps its episodes on disk until acknowledged, and a replacement takes
+    over the spool directory of the actor it replaces."""
     if not (journal or learn):
         raise ValueError("without the journal the learner must learn: its only checkpoints are "
                          "the periodic ones")
@@ -333,7 +357,8 @@ def run_kill_cycles(transport: str, cycles: int, *, journal: bool = True, num_ac
     try:
         first_start_s = learner.start(resume=False)
         address = (run_dir / "learner_address").read_text().strip()
-        actors = [ActorProcess(transport, address, uid + 1, logs, interval_s)
+        spools = [root / "spool" / f"actor-{n}" if spool else None for n in range(num_actors)]
+        actors = [ActorProcess(transport, address, uid + 1, logs, interval_s, spools[uid])
                   for uid in range(num_actors)]
         live = list(actors)
         warm_s = (_wait_for_checkpoint(run_dir, save_freq, learner) if warm or not journal
@@ -344,7 +369,8 @@ def run_kill_cycles(transport: str, cycles: int, *, journal: bool = True, num_ac
             if replace_actor_every and cycle % replace_actor_every == replace_actor_every - 1:
                 victim = live.pop(int(rng.integers(len(live))))
                 victim.kill()
-                replacement = ActorProcess(transport, address, len(actors) + 1, logs, interval_s)
+                replacement = ActorProcess(transport, address, len(actors) + 1, logs,
+                                           interval_s, victim.spool_dir)
                 actors.append(replacement)
                 live.append(replacement)
             time.sleep(rng.uniform(0.0, 0.5))  # the actors keep queueing meanwhile
@@ -359,7 +385,8 @@ def run_kill_cycles(transport: str, cycles: int, *, journal: bool = True, num_ac
         if learner.process is not None and learner.process.poll() is None:
             learner.process.kill()
     result = tally(actors, buffer_markers(run_dir))
-    result.update({"transport": transport, "journal": journal, "cycles": cycles,
+    result.update({"transport": transport, "journal": journal, "spool": spool,
+                   "cycles": cycles,
                    "actors_replaced": len(actors) - num_actors,
                    "actors_flushed": all(code == 0 for code in actor_codes),
                    "learner_exit": learner_code,
@@ -367,8 +394,9 @@ def run_kill_cycles(transport: str, cycles: int, *, journal: bool = True, num_ac
                    "checkpoints_saved": _count_saves(logs),
                    "restart_s_mean": round(float(np.mean(restart_s)), 1) if restart_s else None,
                    "wall_s": round(time.monotonic() - started, 1), "workdir": str(root)})
-    result["cycles_survived"] = cycles if (result["transitions_lost"] == 0
-                                           and result["transitions_duplicated"] == 0) else None
+    intact = (result["transitions_lost"] == 0 and result["transitions_duplicated"] == 0
+              and (not spool or result["dead_actor_unacked_lost"] == 0))
+    result["cycles_survived"] = cycles if intact else None
     return result
 
 
@@ -381,26 +409,32 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--transport", choices=("grpc", "zmq", "both"), default="both")
     parser.add_argument("--cycles", type=int, default=5)
-    parser.add_argument("--no-journal", action="store_true", help="the learner as it is today")
+    parser.add_argument("--no-journal", action="store_true", help="no learner journal")
+    parser.add_argument("--no-spool", action="store_true",
+                        help="actors keep unacknowledged episodes in memory only")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--keep", action="store_true", help="keep the run directories")
     args = parser.parse_args(argv)
     kinds = ("grpc", "zmq") if args.transport == "both" else (args.transport,)
     results = []
     for kind in kinds:
-        result = run_kill_cycles(kind, args.cycles, journal=not args.no_journal, seed=args.seed)
+        result = run_kill_cycles(kind, args.cycles, journal=not args.no_journal,
+                                 spool=not args.no_spool, seed=args.seed)
         if not args.keep:
             shutil.rmtree(result.pop("workdir"), ignore_errors=True)
         results.append(result)
         print(f"{kind}: {args.cycles} learner SIGKILL/restart cycles "
               f"({result['actors_replaced']} actors SIGKILLed and replaced), journal "
-              f"{'on' if result['journal'] else 'off'}: "
+              f"{'on' if result['journal'] else 'off'}, actor spool "
+              f"{'on' if result['spool'] else 'off'}: "
               f"{result['transitions_acknowledged']} transitions acknowledged, "
               f"{result['transitions_in_buffer']} in the buffer, "
               f"lost {result['transitions_lost']}, duplicated {result['transitions_duplicated']}"
               f"; dead actors' unacknowledged episodes: {result['dead_actor_unacked_episodes']} "
               f"({result['dead_actor_unacked_delivered']} delivered once, "
-              f"{result['dead_actor_unacked_lost']} lost with the actor); learner restart "
+              f"{result['dead_actor_unacked_lost']} lost with the actor; "
+              f"{result['dead_actor_spooled_unlogged']} more spooled before the actor could log "
+              f"them, delivered by its replacement); learner restart "
               f"{result['restart_s_mean']} s; {result['wall_s']} s in all", flush=True)
     print(json.dumps({"benchmark": "kill_restart", "results": results}))
     return 0 if all(r["cycles_survived"] is not None for r in results) else 1

@@ -11,6 +11,8 @@ When the learner does not answer for `learner_timeout_s`, the robot stops betwee
 episode so far is kept and resent later), `on_learner_lost` applies (hold the pose, or close the
 env so a real arm's torque goes as configured) and the actor waits until the learner is back. A
 full send queue (a learner that cannot keep up) holds the actor too, instead of dropping data.
+Episodes wait on the disk (`spool_dir`, transport.spool) until the learner acknowledges them, so
+a killed actor loses nothing: the next one with the same index sends them first.
 """
 
 from __future__ import annotations
@@ -238,12 +240,20 @@ class Actor:
                     log.warning("the send queue is full (the learner is not keeping up or is "
                                 "away): the robot waits until there is room")
                 if self._stopping():
-                    self.episodes_dropped += 1
-                    log.warning("stopping with a full send queue: one payload dropped")
+                    self._park(payload)
                     return
         if waited_since is not None:
             log.info("room in the send queue after %.1f s: acting again",
                      time.monotonic() - waited_since)
+
+    def _park(self, payload: bytes) -> None:
+        """Stopping with a full queue: the payload goes to the spool for the next process."""
+        if self.transport.park_transitions(payload):
+            log.info("stopping with a full send queue: one payload kept in the spool for the "
+                     "next start")
+        else:
+            self.episodes_dropped += 1
+            log.warning("stopping with a full send queue and no spool: one payload dropped")
 
     def _send_statistics(self, stats: dict) -> None:
         try:
@@ -299,12 +309,16 @@ def main(argv: list[str] | None = None) -> int:
     try:  # security files are read here: a missing or bad one stops the actor, saying which
         transport = make_actor_transport(config.transport, config.address, client_id=client_id,
                                          max_queue_bytes=int(config.max_queue_mb * 2**20),
+                                         spool_dir=config.spool_dir,
                                          options=config.security.transport_options(
                                              config.transport))
-    except ValueError as error:  # ConfigError too
-        log.error("cannot reach the learner: %s", error)
+    except ValueError as error:  # ConfigError, a spool another actor holds (SpoolBusy) too
+        log.error("cannot start the actor's link to the learner: %s", error)
         env.close()
         return 2
+    if transport.recovered():
+        log.info("resending first %d episodes an earlier actor process left unacknowledged "
+                 "in %s", transport.recovered(), config.spool_dir)
     log.info("actor %d: waiting for the learner at %s (%s)", args.actor_index, config.address,
              config.transport)
     if not transport.ready(timeout=args.ready_timeout):

@@ -78,12 +78,13 @@ def test_the_robot_stops_while_the_learner_is_gone_and_resumes_when_it_is_back()
     assert not runner.is_alive()
 
 
-def test_a_full_send_queue_holds_the_robot_instead_of_dropping_episodes():
+def test_a_full_send_queue_holds_the_robot_and_stopping_keeps_every_episode(tmp_path):
     policy = tiny_config(input_features={"observation.state": (18,)})
     config = ActorConfig(policy=policy, transport="zmq", warmup_steps=10**9,
                          learner_timeout_s=None)  # only the back-pressure acts here
     # Nobody listens there: nothing is ever acknowledged, so the queue (2 payloads) fills.
-    transport = make_actor_transport("zmq", "127.0.0.1:9", max_queue_items=2)
+    transport = make_actor_transport("zmq", "127.0.0.1:9", max_queue_items=2,
+                                     spool_dir=str(tmp_path))
     stop = threading.Event()
     actor = Actor(config, CountingEnv(length=5), transport, stop=stop)
     runner = threading.Thread(target=actor.run, daemon=True)
@@ -95,9 +96,12 @@ def test_a_full_send_queue_holds_the_robot_instead_of_dropping_episodes():
         held = CountingEnv.steps
         time.sleep(1.0)
         assert CountingEnv.steps == held  # waiting for room, robot still
-        assert actor.episodes_dropped == 0
     finally:
         stop.set()
         runner.join(timeout=20)
         transport.close()
     assert not runner.is_alive()
+    # Every episode queued (the queue's two slots also hold episode statistics) and the one
+    # that waited for room are on disk for the next start.
+    assert actor.episodes_dropped == 0 and actor.episodes_sent >= 1
+    assert len(list(tmp_path.glob("*.payload"))) == actor.episodes_sent + 1

@@ -31,6 +31,16 @@ def test_round_trip_and_shared_policy(tmp_path):
     assert config.env_config(1).robot.seed == config.env.robot.seed + 1
 
 
+def test_each_actor_gets_its_own_spool_folder():
+    auto = load_train_config(None, ["output_dir=/tmp/run"])
+    assert auto.actor_config(2).spool_dir == "/tmp/run/spool/actor-2"
+    chosen = load_train_config(None, ["actor.spool_dir=/data/spool"])
+    assert chosen.actor_config(0).spool_dir == "/data/spool/actor-0"
+    assert load_train_config(None, ["actor.spool_dir=null"]).actor_config(0).spool_dir is None
+    with pytest.raises(ConfigError, match="spool_dir"):
+        load_train_config(None, ["actor.spool_dir="])
+
+
 def test_sections_cannot_override_the_top_level(tmp_path):
     data = json.loads(json.dumps({"learner": {"output_dir": "elsewhere"}}))
     (tmp_path / "c.json").write_text(json.dumps(data))

@@ -203,12 +203,15 @@ def make_actor_transport(
     max_queue_bytes: int = DEFAULT_QUEUE_BYTES,
     max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
     max_backoff_s: float = DEFAULT_MAX_BACKOFF_S,
+    spool_dir: str | None = None,
     options: ClientOptions | None = None,
 ) -> ActorTransport:
     """A connected actor transport (background threads already running).
 
-    param_codec: "hiljax" | "lerobot". "inproc" delivers synchronously, so it has no queue and
-    no backoff: max_queue_items, max_queue_bytes and max_backoff_s do not apply to it.
+    param_codec: "hiljax" | "lerobot". spool_dir: keep transitions on disk until acknowledged
+    (transport.spool; one process per directory). "inproc" delivers synchronously, so it has no
+    queue, no backoff and no spool: max_queue_items, max_queue_bytes, max_backoff_s and
+    spool_dir do not apply to it.
     """
     extra = _options_for(kind, options, _CLIENT_OPTIONS)
     common = {
@@ -224,6 +227,7 @@ def make_actor_transport(
         "max_queue_items": max_queue_items,
         "max_queue_bytes": max_queue_bytes,
         "max_backoff_s": max_backoff_s,
+        "spool_dir": spool_dir,
     }
     if kind == "grpc":
         from transport.grpc_client import GrpcActorClient

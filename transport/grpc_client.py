@@ -42,7 +42,7 @@ from transport.interface import (
     new_client_id,
     unpack_parameters,
 )
-from transport.queues import Backoff, NewestSlot, Outgoing, OutgoingQueue
+from transport.queues import Backoff, NewestSlot, Outgoing
 from transport.security import BEARER, checked_name, read_secret_file
 
 log = logging.getLogger(__name__)
@@ -67,6 +67,7 @@ class GrpcActorClient(ActorTransport):
         max_queue_items: int = DEFAULT_ACTOR_QUEUE_ITEMS,
         max_queue_bytes: int = DEFAULT_QUEUE_BYTES,
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+        spool_dir: str | None = None,
         send_timeout_s: float = 60.0,
         tls_ca: str | None = None,
         tls_cert: str | None = None,
@@ -86,9 +87,11 @@ class GrpcActorClient(ActorTransport):
         self._metadata = ((META_CLIENT_ID, self.client_id), (META_PARAM_CODEC, param_codec))
         if token_file is not None:
             self._metadata += ((META_AUTHORIZATION, BEARER + read_secret_file(token_file)),)
+        # The spool first: a busy one (SpoolBusy) must not leave a channel behind.
+        self._outgoing = self._make_outgoing(max_queue_items, max_queue_bytes,
+                                             max_payload_bytes, spool_dir)
         self._channel = _make_channel(address, tls_ca, tls_cert, tls_key)
         self._stub = services_pb2_grpc.LearnerServiceStub(self._channel)
-        self._outgoing = OutgoingQueue(max_queue_items, max_queue_bytes)
         self._parameters = NewestSlot()
         self._closed = threading.Event()
         self._param_call = None

@@ -182,6 +182,15 @@ class InprocActor(ActorTransport):
     def flush(self, timeout: float) -> bool:
         return True  # delivery is synchronous
 
+    def pending(self) -> int:
+        return 0
+
+    def park_transitions(self, payload: Payload) -> bool:
+        return False  # no spool: the learner is in this process and dies with it
+
+    def recovered(self) -> int:
+        return 0
+
     def seconds_since_contact(self) -> float:
         return 0.0  # the learner is in this process
 

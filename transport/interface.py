@@ -20,6 +20,7 @@ from transport import codec as hiljax_codec
 from transport.errors import PayloadError, TransportClosed
 from transport.lerobot_codec import is_pickle
 from transport.queues import DuplicateFilter, OutgoingQueue, PayloadQueue
+from transport.spool import Spool
 from transport.torch_archive import is_torch_archive
 
 CODEC_HILJAX = "hiljax"
@@ -207,6 +208,23 @@ class ActorTransport(abc.ABC):
 
     def send_interactions(self, payload: Payload, timeout: float | None = None) -> None:
         self._enqueue(KIND_INTERACTIONS, payload, timeout)
+
+    def park_transitions(self, payload: Payload) -> bool:
+        """Keep a payload on disk for the next actor process without queueing it (stopping
+        while the queue is full): False when this transport has no spool."""
+        return self._outgoing.park(KIND_TRANSITIONS, payload)
+
+    def recovered(self) -> int:
+        """Payloads an earlier actor process left unacknowledged in the spool (queued first)."""
+        return self._outgoing.recovered
+
+    @staticmethod
+    def _make_outgoing(max_items: int, max_bytes: int, max_payload_bytes: int,
+                       spool_dir: str | None) -> OutgoingQueue:
+        """The send queue; with `spool_dir`, transitions are on disk until acknowledged
+        (transport.spool), and what an earlier process left there is sent first."""
+        spool = Spool(spool_dir, max_payload_bytes) if spool_dir else None
+        return OutgoingQueue(max_items, max_bytes, spool=spool, spooled_kind=KIND_TRANSITIONS)
 
     def _enqueue(self, kind: str, payload: Payload, timeout: float | None) -> None:
         if self._closed.is_set():

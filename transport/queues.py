@@ -7,8 +7,10 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from pathlib import Path
 
 from transport.errors import TransportClosed, TransportFull
+from transport.spool import Spool
 
 
 class PayloadQueue:
@@ -126,18 +128,32 @@ class Outgoing:
     seq: int
     kind: str
     payload: bytes | memoryview
+    spooled: Path | None = None  # its file in the spool, deleted on acknowledgement
 
 
 class OutgoingQueue:
-    """The actor's send queue: an entry leaves only when the learner has acknowledged it."""
+    """The actor's send queue: an entry leaves only when the learner has acknowledged it.
 
-    def __init__(self, max_items: int, max_bytes: int):
+    With a `spool` (transport.spool.Spool) each payload of `spooled_kind` (the transitions) is
+    on disk before it is queued and its file goes when it is acknowledged; what an earlier
+    process left in the spool is queued first. Other kinds (episode statistics: metrics only)
+    are not spooled.
+    """
+
+    def __init__(self, max_items: int, max_bytes: int, spool: Spool | None = None,
+                 spooled_kind: str = "transitions"):
         self.max_items, self.max_bytes = max_items, max_bytes
         self._entries: collections.OrderedDict[int, Outgoing] = collections.OrderedDict()
         self._bytes = 0
         self._seq = itertools.count()
         self._closed = False
         self._cond = threading.Condition()
+        self.spool, self.spooled_kind = spool, spooled_kind
+        self.recovered = 0  # payloads an earlier process left in the spool, queued first
+        with self._cond:
+            for path, payload in spool.pending() if spool else ():
+                self._insert(spooled_kind, payload, path)
+                self.recovered += 1
 
     def __len__(self) -> int:
         with self._cond:
@@ -154,13 +170,36 @@ class OutgoingQueue:
                 raise TransportFull(
                     f"send queue full ({len(self._entries)} payloads, {self._bytes} bytes)"
                 )
+            self._check_open()
+        # Written outside the lock: acknowledgements go on meanwhile. The room found above is
+        # not taken back (the actor is the only producer; at worst one payload over the bound).
+        path = self.spool.write(payload) if self._spools(kind) else None
+        with self._cond:
             if self._closed:
-                raise TransportClosed("actor transport is closed")
-            entry = Outgoing(next(self._seq), kind, payload)
-            self._entries[entry.seq] = entry
-            self._bytes += len(payload)
-            self._cond.notify_all()
-            return entry.seq
+                raise TransportClosed("actor transport is closed")  # the file stays: resent later
+            return self._insert(kind, payload, path)
+
+    def park(self, kind: str, payload) -> bool:
+        """Keep a payload for the next process without queueing it (the actor stops while the
+        queue is full): True if it is in the spool, False if there is no spool to keep it."""
+        if not self._spools(kind):
+            return False
+        self.spool.write(payload)
+        return True
+
+    def _spools(self, kind: str) -> bool:
+        return self.spool is not None and kind == self.spooled_kind
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise TransportClosed("actor transport is closed")
+
+    def _insert(self, kind: str, payload, path: Path | None) -> int:
+        entry = Outgoing(next(self._seq), kind, payload, path)
+        self._entries[entry.seq] = entry
+        self._bytes += len(payload)
+        self._cond.notify_all()
+        return entry.seq
 
     def first(self, timeout: float | None = None) -> Outgoing | None:
         """The oldest unacknowledged entry (waits for one), None if closed or timed out."""
@@ -186,16 +225,21 @@ class OutgoingQueue:
                 return False
             self._bytes -= len(entry.payload)
             self._cond.notify_all()
-            return True
+        if entry.spooled is not None:
+            self.spool.remove(entry.spooled)
+        return True
 
     def wait_empty(self, timeout: float) -> bool:
         with self._cond:
             return self._cond.wait_for(lambda: not self._entries, timeout)
 
     def close(self) -> None:
+        """Unacknowledged payloads stay in the spool (if any) for the next process."""
         with self._cond:
             self._closed = True
             self._cond.notify_all()
+        if self.spool is not None:
+            self.spool.close()
 
 
 class DuplicateFilter:

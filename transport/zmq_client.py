@@ -32,7 +32,7 @@ from transport.interface import (
     params_topic,
     unpack_parameters,
 )
-from transport.queues import Backoff, NewestSlot, OutgoingQueue
+from transport.queues import Backoff, NewestSlot
 from transport.security import checked_name
 
 log = logging.getLogger(__name__)
@@ -50,6 +50,7 @@ class ZmqActorClient(ActorTransport):
         max_queue_items: int = DEFAULT_ACTOR_QUEUE_ITEMS,
         max_queue_bytes: int = DEFAULT_QUEUE_BYTES,
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+        spool_dir: str | None = None,
         window: int = 4,
         ack_timeout_s: float = 5.0,
         heartbeat_s: float = 0.5,
@@ -72,7 +73,8 @@ class ZmqActorClient(ActorTransport):
             proto.load_curve_public(curve_server_public),
             proto.load_curve_secret(curve_client_secret),
         )
-        self._outgoing = OutgoingQueue(max_queue_items, max_queue_bytes)
+        self._outgoing = self._make_outgoing(max_queue_items, max_queue_bytes,
+                                             max_payload_bytes, spool_dir)
         self._parameters = NewestSlot()
         self._ready = threading.Event()
         self._hello_now = threading.Event()  # ready() wants a handshake without waiting a period

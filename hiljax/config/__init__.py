@@ -299,6 +299,10 @@ class ActorConfig:
     # (the env is closed, so a real arm's torque goes as robot.disable_torque_on_disconnect
     # says, and it is reconnected when the learner answers again).
     on_learner_lost: str = "hold"
+    # Episodes stay on the disk until the learner acknowledges them, so an actor process that
+    # dies loses nothing: the next one with the same index sends them first. Each actor uses
+    # <spool_dir>/actor-<index>; "auto": <output_dir>/spool; null: memory only (the reference).
+    spool_dir: str | None = "auto"
     # TLS / token (gRPC) or CURVE (ZeroMQ); all null: plain (see ActorSecurityConfig).
     security: ActorSecurityConfig = dataclasses.field(default_factory=ActorSecurityConfig)
 
@@ -314,6 +318,8 @@ class ActorConfig:
                 "learner_timeout_s must be > 0 or null")
         require(self.on_learner_lost in ("hold", "disconnect"),
                 f"on_learner_lost must be 'hold' or 'disconnect', got {self.on_learner_lost!r}")
+        require(self.spool_dir is None or (isinstance(self.spool_dir, str) and self.spool_dir),
+                "spool_dir must be a directory, 'auto' or null")
 
     @property
     def address(self) -> str:

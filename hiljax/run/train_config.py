@@ -97,9 +97,13 @@ class TrainConfig:
         return dataclasses.replace(env, robot=robot, wrapper=wrapper)
 
     def actor_config(self, index: int = 0, learner_address: str | None = None) -> ActorConfig:
+        spool_dir = self.actor.spool_dir
+        if spool_dir is not None:  # each actor its own folder: one process per spool
+            parent = Path(self.output_dir) / "spool" if spool_dir == "auto" else Path(spool_dir)
+            spool_dir = str(parent / f"actor-{index}")
         return dataclasses.replace(self.actor, policy=self.policy, transport=self.transport,
                                    actor_learner_config=self.actor_learner_config,
-                                   seed=self.actor.seed + index,
+                                   seed=self.actor.seed + index, spool_dir=spool_dir,
                                    learner_address=learner_address or self.actor.learner_address)
 
 
