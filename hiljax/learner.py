@@ -39,15 +39,14 @@ from hiljax.interop.lerobot_sac import push_state_dicts
 from hiljax.run.checkpoint import (
     latest_checkpoint,
     load_checkpoint,
-    rng_from_state,
     rng_state,
     save_checkpoint,
 )
 from hiljax.run.device import select_learner_device
+from hiljax.run.durability import attach_journal
 from hiljax.run.ingest import buffer_batch, fill_offline_buffer, validate_batch
 from hiljax.run.metrics import MetricsLogger
-from hiljax.run.durability import attach_journal
-from hiljax.run.multihost import run_lockstep
+from hiljax.run.multihost import gather_rng_states, run_lockstep, sampling_rng, share_checkpoint
 from hiljax.run.pipeline import BackgroundLoop, BatchPrefetcher, Tracer
 from hiljax.storage.buffer import ReplayBuffer, sample_mixed
 from hiljax.transition import TransitionBatch
@@ -115,7 +114,7 @@ class Learner:
             transport.restore(state.extra.get("transport")
                               or {"duplicates": state.extra.get("duplicates")})
             return cls(config, transport, state.agent, state.buffers["online"],
-                       state.buffers["offline"], rng_from_state(state.extra["rng"]),
+                       state.buffers["offline"], sampling_rng(config.policy.seed, state.extra),
                        state.extra.get("counters"))
         if (Path(config.output_dir) / "metrics.jsonl").exists() or checkpoints.exists():
             raise ConfigError(f"{config.output_dir} already holds a run: pass resume=true to "
@@ -128,7 +127,7 @@ class Learner:
             fill_offline_buffer(offline, config, agent.params)
         return cls(config, transport, agent,
                    ReplayBuffer(policy.online_buffer_capacity, spec, policy.action_dim),
-                   offline, np.random.default_rng(policy.seed))
+                   offline, sampling_rng(policy.seed))
 
     # ------------------------------------------------------------------ ingest
     def ingest(self, timeout: float = 0.0) -> int:
@@ -310,10 +309,13 @@ class Learner:
     def save(self) -> Path | None:
         # The transport's state (which payloads it already took) lets a restarted learner
         # refuse the actors' retransmissions of episodes it already holds.
+        rng_by_process = gather_rng_states(self.rng)  # multi-host: a collective, all call it
         if jax.process_index() != 0:
             return None  # a multi-host run is checkpointed by its process 0
         extra = {"rng": rng_state(self.rng), "counters": self.counters,
                  "transport": self.transport.state()}
+        if rng_by_process:
+            extra["rng_by_process"] = rng_by_process
         agent = self.agent if jax.process_count() == 1 else _agent_on_host(self.agent)
         return save_checkpoint(self.run_dir / "checkpoints", agent,
                                buffers={"online": self.online, "offline": self.offline},
@@ -449,6 +451,8 @@ def main(argv: list[str] | None = None) -> int:
             initialize_distributed()
             config = _multihost_config(config)
         select_learner_device(config.device)
+        if multihost and config.resume:  # every process loads process 0's checkpoint
+            share_checkpoint(Path(config.output_dir) / "checkpoints")
     except ConfigError as error:
         log.error("cannot start the learner: %s", error)
         return 2

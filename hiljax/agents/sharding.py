@@ -163,6 +163,22 @@ def broadcast_from_process0(data: bytes | None) -> bytes:
     return multihost_utils.broadcast_one_to_all(padded)[:size].tobytes()
 
 
+def allgather_bytes(data: bytes, size: int = 4096) -> list[bytes]:
+    """Every process's `data` (at most `size` - 4 bytes) on every process, in process order;
+    every process must call it."""
+    if jax.process_count() == 1:
+        return [bytes(data)]
+    from jax.experimental import multihost_utils
+
+    if len(data) > size - 4:
+        raise ValueError(f"allgather_bytes: {len(data)} bytes > {size - 4}")
+    padded = np.zeros(size, np.uint8)
+    padded[:4] = np.frombuffer(np.uint32(len(data)).tobytes(), np.uint8)
+    padded[4:4 + len(data)] = np.frombuffer(data, np.uint8)
+    rows = np.asarray(multihost_utils.process_allgather(padded)).reshape(-1, size)
+    return [row[4:4 + int(row[:4].view(np.uint32)[0])].tobytes() for row in rows]
+
+
 def initialize_distributed(coordinator_address: str | None = None,
                            num_processes: int | None = None,
                            process_id: int | None = None,
@@ -187,6 +203,6 @@ def initialize_distributed(coordinator_address: str | None = None,
                                local_device_ids=local_device_ids, **kwargs)
 
 
-__all__ = ["DATA_AXIS", "batch_sharding", "broadcast_from_process0", "check_batch_size",
-           "initialize_distributed", "local_device_count", "make_mesh", "replicate",
-           "replicated_sharding", "shard_batch", "to_host"]
+__all__ = ["DATA_AXIS", "allgather_bytes", "batch_sharding", "broadcast_from_process0",
+           "check_batch_size", "initialize_distributed", "local_device_count", "make_mesh",
+           "replicate", "replicated_sharding", "shard_batch", "to_host"]
