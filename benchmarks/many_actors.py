@@ -57,8 +57,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 # Nothing heavy (JAX, the learner) at the top: it is imported when the learner is built.
-from benchmarks.many_actors_fleet import ActorPool, Episode, observation_layout
-from benchmarks.many_actors_report import plot, print_table
+from benchmarks._many_actors_fleet import ActorPool, Episode, observation_layout
+from benchmarks._many_actors_report import plot, print_table
 from hiljax import wire
 from transport import codec
 from transport.errors import PayloadError
