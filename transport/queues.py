@@ -2,6 +2,7 @@
 
 import collections
 import itertools
+import logging
 import random
 import threading
 import time
@@ -11,6 +12,8 @@ from pathlib import Path
 
 from transport.errors import TransportClosed, TransportFull
 from transport.spool import Spool
+
+log = logging.getLogger(__name__)
 
 
 class PayloadQueue:
@@ -173,19 +176,28 @@ class OutgoingQueue:
             self._check_open()
         # Written outside the lock: acknowledgements go on meanwhile. The room found above is
         # not taken back (the actor is the only producer; at worst one payload over the bound).
-        path = self.spool.write(payload) if self._spools(kind) else None
+        path = self._write_spool(payload) if self._spools(kind) else None
         with self._cond:
             if self._closed:
                 raise TransportClosed("actor transport is closed")  # the file stays: resent later
             return self._insert(kind, payload, path)
 
+    def _write_spool(self, payload) -> Path | None:
+        """The payload's file, or None when the disk refuses it (full, gone read-only): then it
+        is kept in memory only, as without a spool, and the actor goes on."""
+        try:
+            return self.spool.write(payload)
+        except OSError as error:
+            log.error("cannot write the spool %s (%s): this episode is kept in memory only "
+                      "and is lost if the actor process dies", self.spool.directory, error)
+            return None
+
     def park(self, kind: str, payload) -> bool:
         """Keep a payload for the next process without queueing it (the actor stops while the
         queue is full): True if it is in the spool, False if there is no spool to keep it."""
-        if not self._spools(kind):
+        if self._closed or not self._spools(kind):
             return False
-        self.spool.write(payload)
-        return True
+        return self._write_spool(payload) is not None
 
     def _spools(self, kind: str) -> bool:
         return self.spool is not None and kind == self.spooled_kind

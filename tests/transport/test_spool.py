@@ -1,5 +1,6 @@
 """The actor's spool (transport.spool): unacknowledged episodes survive the actor process."""
 
+import errno
 import os
 import signal
 import socket
@@ -111,3 +112,18 @@ def test_a_dead_actors_episodes_reach_the_learner_through_its_successor(transpor
     assert [bytes(r.payload) for r in received[:5]] == sent  # byte for byte, in order
     assert codec.read_header(received[5].payload).sender == second.client_id
     assert not list(tmp_path.glob("*.payload"))
+
+
+def test_a_full_disk_keeps_the_episode_in_memory_and_says_so(tmp_path, monkeypatch, caplog):
+    spool = Spool(tmp_path, 1 << 20)
+
+    def disk_full(payload):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(spool, "write", disk_full)
+    queue = OutgoingQueue(8, 1 << 20, spool=spool)
+    seq = queue.put("transitions", b"episode 0")  # the actor goes on
+    assert [bytes(e.payload) for e in queue.snapshot()] == [b"episode 0"]
+    assert "kept in memory only" in caplog.text and "No space left" in caplog.text
+    assert queue.ack(seq) and not queue.park("transitions", b"episode 1")
+    queue.close()
