@@ -178,8 +178,7 @@ class OutgoingQueue:
         # not taken back (the actor is the only producer; at worst one payload over the bound).
         path = self._write_spool(payload) if self._spools(kind) else None
         with self._cond:
-            if self._closed:
-                raise TransportClosed("actor transport is closed")  # the file stays: resent later
+            self._check_open()  # closed meanwhile: the file stays and is resent by the next one
             return self._insert(kind, payload, path)
 
     def _write_spool(self, payload) -> Path | None:

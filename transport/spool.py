@@ -131,6 +131,7 @@ class Spool:
 
 
 def _fsync_directory(directory: Path) -> None:
+    # hiljax.storage.files.fsync_dir does the same; transport/ may not import hiljax.
     fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(fd)
