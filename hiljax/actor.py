@@ -13,19 +13,30 @@ env so a real arm's torque goes as configured) and the actor waits until the lea
 full send queue (a learner that cannot keep up) holds the actor too, instead of dropping data.
 Episodes wait on the disk (`spool_dir`, transport.spool) until the learner acknowledges them, so
 a killed actor loses nothing: the next one with the same index sends them first.
+
+The frozen backbone is built first: `python -m hiljax.actor` reads a `pretrained_vision_weights`
+file before it opens the env or the link. The learner publishes its backbone's digest; parameters
+built on another backbone (another seed or weights file) stop the actor between two steps
+(BackboneMismatch), and main closes the env as on any exit and returns 2, instead of acting at
+random forever.
 """
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import logging
 import os
+import secrets
+import signal
+import threading
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from hiljax import wire
-from hiljax.config import ActorConfig
+from hiljax.config import ActorConfig, ConfigError
 from hiljax.networks.backbone import frozen_backbone
 from hiljax.policy import Policy, make_policy
 from hiljax.transition import STEP_FIELD_NAMES, complementary_info
@@ -87,11 +98,18 @@ def episode_statistics(rewards, interventions, policy_seconds, interaction_step)
     return stats
 
 
+class BackboneMismatch(ConfigError):
+    """The learner's frozen backbone is not this actor's: its parameters would act on features
+    they were never trained on. Fatal (exit code 2): the two were started from different
+    configs, and no amount of waiting mends that."""
+
+
 class Actor:
     def __init__(self, config: ActorConfig, env, transport: ActorTransport, make_env=None,
-                 stop=None):
+                 stop=None, backbone: dict | None = None):
         """`make_env()` rebuilds the env after on_learner_lost="disconnect" closed it; `stop`
-        (an Event) ends waits for the learner."""
+        (an Event) ends waits for the learner. `backbone`: the frozen backbone when the caller
+        built it already (None: built here from the config)."""
         self.config, self.env, self.transport = config, env, transport
         self.make_env, self.stop = make_env, stop
         self.policy_config = config.policy
@@ -102,14 +120,15 @@ class Actor:
         self._seq = 0
         # Built from the config exactly as the learner builds it (seed or weights file); the
         # digest in each parameters payload proves both sides hold the same weights.
-        self.backbone = frozen_backbone(self.policy_config)
+        self.backbone = frozen_backbone(self.policy_config) if backbone is None else backbone
         self._backbone_digest = wire.tree_digest(self.backbone) if self.backbone else None
         self.warmup_steps = (config.warmup_steps if config.warmup_steps is not None
                              else self.policy_config.online_step_before_learning)
 
     # ------------------------------------------------------------------ parameters
     def poll_parameters(self) -> None:
-        """Fetch the newest parameters; they take effect at the next `apply_parameters`."""
+        """Fetch the newest parameters; they take effect at the next `apply_parameters`.
+        BackboneMismatch when they were trained on another frozen backbone."""
         latest = self.transport.latest_parameters()
         if latest is None or latest[0] <= max(self.version, self._pending_version):
             return
@@ -118,14 +137,20 @@ class Actor:
         except PayloadError as error:
             log.error("ignoring a parameters payload that cannot be decoded: %s", error)
             return
-        expected = parameters.meta.get("frozen_backbone_sha256")
-        if expected and expected != self._backbone_digest:
-            log.error("the learner's frozen backbone differs from this actor's (different seed or "
-                      "weights file?): keeping the current policy")
-            return
+        self._check_backbone(parameters.meta.get("frozen_backbone_sha256"))
         self._pending = parameters
         if self.config.update_parameters_at == "immediately":
             self.apply_parameters()
+
+    def _check_backbone(self, published: str | None) -> None:
+        """Refuse parameters built on another backbone, and stop: acting randomly while refusing
+        them (the old behaviour) fed the learner a run that could never learn."""
+        if published and published != self._backbone_digest:
+            own = self._backbone_digest[:12] if self._backbone_digest else "none"
+            raise BackboneMismatch(
+                f"the learner's frozen backbone (sha256 {published[:12]}...) is not this actor's "
+                f"({own}): start both from the same policy (seed, vision_encoder_name, "
+                f"pretrained_vision_weights, freeze_vision_encoder)")
 
     @property
     def _pending_version(self) -> int:
@@ -277,15 +302,35 @@ class Actor:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """python -m hiljax.actor --config TRAIN_CONFIG [--transport grpc|zmq] [overrides]"""
-    import argparse
-    import secrets
-    import signal
-    import threading
+    """python -m hiljax.actor --config TRAIN_CONFIG [--transport grpc|zmq] [overrides]
 
+    Exit codes: 0 done or stopped, 1 no learner admitted the actor, 2 a config, file or
+    backbone that cannot be used (said in one line, no traceback; nothing is left open)."""
+    args, overrides = _arguments(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    try:
+        config, env_config, backbone, env = _start_up(args, overrides)
+    except ConfigError as error:
+        log.error("cannot start the actor: %s", error)
+        return 2
+    transport = _open_link(config, args.actor_index)
+    if transport is None:
+        env.close()
+        return 2
     from hiljax.run.env import make_env
-    from hiljax.run.train_config import check_env_matches_policy, load_train_config
-    from transport.factory import NETWORK_KINDS, make_actor_transport
+
+    actor = Actor(config, env, transport, make_env=lambda: make_env(env_config),
+                  stop=threading.Event(), backbone=backbone)
+    try:
+        return _serve(actor, args)
+    finally:
+        transport.close()
+        if actor.env is not None:  # None: on_learner_lost="disconnect" closed it already
+            actor.env.close()
+
+
+def _arguments(argv: list[str] | None):
+    from transport.factory import NETWORK_KINDS
 
     parser = argparse.ArgumentParser(description="Run the policy on an env and feed a learner.")
     parser.add_argument("--config", help="TrainConfig JSON (default: the simulator run)")
@@ -295,17 +340,39 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-episodes", type=int)
     parser.add_argument("--ready-timeout", type=float, default=120.0)
     args, overrides = parser.parse_known_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     if args.transport:
         overrides.append(f"transport={args.transport}")
+    return args, overrides
+
+
+def _start_up(args, overrides: list[str]):
+    """The actor's and the env's configs, the frozen backbone and a checked env; or ConfigError.
+
+    The backbone comes first: a missing or unreadable `pretrained_vision_weights` file stops
+    the actor before it opens a robot (the env), a link, or waits for a learner."""
+    from hiljax.run.env import make_env
+    from hiljax.run.train_config import check_env_matches_policy, load_train_config
+
     train = load_train_config(args.config, overrides)
     config = train.actor_config(args.actor_index, args.learner_address)
+    backbone = frozen_backbone(config.policy)
+    env_config = train.env_config(args.actor_index)
+    env = make_env(env_config)
+    try:
+        check_env_matches_policy(env.observation_space, env.action_space, config.policy)
+    except ConfigError:
+        env.close()
+        raise
+    return config, env_config, backbone, env
 
-    env = make_env(train.env_config(args.actor_index))
-    check_env_matches_policy(env.observation_space, env.action_space, config.policy)
+
+def _open_link(config: ActorConfig, actor_index: int) -> ActorTransport | None:
+    """The link to the learner; None (said why) when a security file or the spool is unusable."""
+    from transport.factory import make_actor_transport
+
     # A random part so nobody can guess the id (on a plain link it is all that names this
     # process); the pid last, as logs and tests read it.
-    client_id = f"actor-{args.actor_index}-{secrets.token_hex(4)}-{os.getpid()}"
+    client_id = f"actor-{actor_index}-{secrets.token_hex(4)}-{os.getpid()}"
     try:  # security files are read here: a missing or bad one stops the actor, saying which
         transport = make_actor_transport(config.transport, config.address, client_id=client_id,
                                          max_queue_bytes=int(config.max_queue_mb * 2**20),
@@ -314,32 +381,48 @@ def main(argv: list[str] | None = None) -> int:
                                              config.transport))
     except ValueError as error:  # ConfigError, a spool another actor holds (SpoolBusy) too
         log.error("cannot start the actor's link to the learner: %s", error)
-        env.close()
-        return 2
+        return None
     if transport.recovered():
         log.info("resending first %d episodes an earlier actor process left unacknowledged "
                  "in %s", transport.recovered(), config.spool_dir)
+    return transport
+
+
+def _serve(actor: Actor, args) -> int:
+    """Wait for the learner, then act until done, stopped, or the backbones disagree."""
+    config = actor.config
     log.info("actor %d: waiting for the learner at %s (%s)", args.actor_index, config.address,
              config.transport)
-    if not transport.ready(timeout=args.ready_timeout):
+    if not actor.transport.ready(timeout=args.ready_timeout):
         log.error("no learner admitted this actor at %s within %.0f s (unreachable, or it "
                   "refused the actor's credentials: see above)", config.address,
                   args.ready_timeout)
         return 1
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
-    env_config = train.env_config(args.actor_index)
-    actor = Actor(config, env, transport, make_env=lambda: make_env(env_config), stop=stop)
     try:
-        actor.run(args.max_episodes, stop)
-    finally:
-        if not transport.flush(timeout=10.0):
+        with _stop_on_signals(actor.stop):
+            actor.run(args.max_episodes)
+    except BackboneMismatch as error:  # the robot stopped between two steps; main closes it
+        log.error("the actor stops: %s", error)
+        return 2
+    finally:  # what was sent reaches the learner, whatever ended the run
+        if not actor.transport.flush(timeout=10.0):
             log.warning("some episodes were not acknowledged by the learner before exit")
-        transport.close()
-        if actor.env is not None:
-            actor.env.close()
     return 0
+
+
+@contextlib.contextmanager
+def _stop_on_signals(stop: threading.Event):
+    """SIGINT / SIGTERM end the run between two steps; the previous handlers come back after
+    (main may be called in-process, by a test)."""
+    signals = (signal.SIGINT, signal.SIGTERM)
+    previous = {signum: signal.getsignal(signum) for signum in signals}
+    for signum in signals:
+        signal.signal(signum, lambda *_: stop.set())
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from hiljax.run.train_config import TrainConfig, load_train_config, save_train_c
 from transport.factory import NETWORK_KINDS
 
 log = logging.getLogger("hiljax.train")
+CONFIG_ERROR_EXIT = 2  # what the processes return for a config they cannot run
 MAX_ACTOR_RESTARTS = 5
 
 
@@ -88,9 +89,10 @@ class Supervisor:
         # The learner on the accelerator when there is one, actors on the CPU (hiljax.run.device)
         role = "learner" if module == "hiljax.learner" else "actor"
         env = process_env(role, self.config.learner.device)
-        logfile = open(self.logs / f"{name}.log", "a")
-        return subprocess.Popen([sys.executable, "-m", module, "--config", str(self.config_path),
-                                 *args], stdout=logfile, stderr=subprocess.STDOUT, env=env)
+        with open(self.logs / f"{name}.log", "a") as logfile:  # the child keeps its own copy
+            return subprocess.Popen([sys.executable, "-m", module, "--config",
+                                     str(self.config_path), *args], stdout=logfile,
+                                    stderr=subprocess.STDOUT, env=env)
 
     def start_learner(self, timeout: float = 180.0) -> None:
         address_file = self.run_dir / "learner_address"
@@ -120,6 +122,12 @@ class Supervisor:
             return False
         for index, process in list(self.actors.items()):
             if process.poll() is not None:
+                if process.returncode == CONFIG_ERROR_EXIT:
+                    # A bad config or a backbone that differs from the learner's: a restart
+                    # would fail the same way, so stop and say where to look.
+                    log.error("actor %d cannot run with this config (code %d); see %s", index,
+                              CONFIG_ERROR_EXIT, self.logs / f"actor-{index}.log")
+                    return False
                 if self.restarts >= MAX_ACTOR_RESTARTS:
                     log.error("actor %d keeps failing; see %s", index,
                               self.logs / f"actor-{index}.log")

@@ -4,7 +4,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from hiljax.actor import Actor, episode_statistics
+from hiljax.actor import Actor, BackboneMismatch, episode_statistics
 from hiljax.config import ActorConfig
 from hiljax.learner import Learner
 from tests.sac_helpers import tiny_config
@@ -98,20 +98,30 @@ def test_episode_statistics_use_the_reference_names():
 
 
 def test_mismatched_frozen_backbone_is_refused(tmp_path):
+    """Real parameters through the real poll path: an actor built on another backbone refuses
+    them and stops after the step it was taking, instead of acting at random forever."""
     features = {"observation.state": (18,), "observation.images.front": (32, 32, 3)}
-    policy = tiny_config(input_features=features, continuous_action_dim=3, num_discrete_actions=3)
-    learner_side = Learner.create(learner_config(tmp_path, input_features=features),
-                                  make_learner_transport("inproc").start())
-    payload_meta = learner_side._parameters_meta()
-    assert payload_meta["frozen_backbone_sha256"]
+    transport = make_learner_transport("inproc", push_frequency_s=0.0).start()
+    learner = Learner.create(learner_config(tmp_path, input_features=features), transport)
+    published = learner._parameters_meta()["frozen_backbone_sha256"]
+    same = Actor(ActorConfig(policy=tiny_config(input_features=features, continuous_action_dim=3,
+                                                num_discrete_actions=3)),
+                 DictPendulum(), make_actor_transport("inproc", "inproc://none"))
+    assert published and same._backbone_digest == published  # the same config: accepted
     other_seed = ActorConfig(policy=tiny_config(input_features=features, continuous_action_dim=3,
-                                                num_discrete_actions=3, seed=99))
-    actor = Actor(other_seed, DictPendulum(), make_actor_transport("inproc", "inproc://none"))
-    assert actor._backbone_digest != payload_meta["frozen_backbone_sha256"]
-    same = Actor(ActorConfig(policy=policy), DictPendulum(),
-                 make_actor_transport("inproc", "inproc://none"))
-    assert same._backbone_digest == payload_meta["frozen_backbone_sha256"]
-    learner_side.close()
+                                                num_discrete_actions=3, seed=99),
+                             transport="inproc", warmup_steps=0)
+    actor = Actor(other_seed, DictPendulum(), make_actor_transport("inproc", transport.address))
+    try:
+        learner.push_parameters(force=True)
+        with pytest.raises(BackboneMismatch, match="frozen backbone .* is not this actor's"):
+            actor.run(max_episodes=3)
+        assert actor.policy is None and actor.version == -1  # refused, not installed
+        assert actor.interaction_step == 1  # stopped after the first step's poll
+    finally:
+        actor.transport.close()
+        learner.close()
+        transport.stop()
 
 
 def test_streaming_sends_parts_that_join_up_in_the_buffer(tmp_path):

@@ -1,9 +1,12 @@
-"""The dependency direction of ARCHITECTURE.md, enforced by walking every module's imports.
+"""The dependency direction of the project's architecture note, enforced by walking every
+module's imports. The note is `../shared/ARCHITECTURE.md`, beside the project rather than in
+it; the README's "Layout" section says the same for this repository.
 
 Each layer lists what of hiljax and transport it may import (besides itself); nothing points back
 up, the numpy world never imports JAX, and the processes (`python -m hiljax.X`) are siblings that
 never import each other. Imports inside functions count too (a lazy import is still a
-dependency). Every module must belong to a layer, so a new folder has to be placed here.
+dependency). Every module must belong to a layer, so a new folder has to be placed here, and
+every entry point is either a listed process or a listed tool of its package.
 """
 
 import ast
@@ -22,6 +25,19 @@ PROCESSES = {"hiljax.learner", "hiljax.actor", "hiljax.eval", "hiljax.record", "
              "hiljax.calibrate", "hiljax.virtual_robot", "hiljax.find_cameras",
              "hiljax.find_port", "hiljax.find_ee_bounds", "hiljax.crop_roi",
              "hiljax.export_lerobot", "hiljax.import_lerobot", "hiljax.keys"}
+
+# Entry points below the top level (`python -m hiljax.<package>.<tool>`): tools that belong to
+# their package and use only its layer (checked like any module there), unlike the processes
+# above. Listed, with the reason they live there, so that no new one appears unnoticed.
+PACKAGE_TOOLS = {
+    "hiljax.classifier.train": "the reward classifier's training run: the notebook's calls as a "
+                               "command, nothing the classifier package does not already hold",
+    "hiljax.datasets": "prints a recorded dataset's summary (its __main__.py): a view of the "
+                       "datasets package's reader",
+    "hiljax.networks.resnet_weights": "converts a pretrained ResNet10 file to hiljax's layout "
+                                      "(also the hiljax-convert-resnet10 script): the loader's "
+                                      "own module",
+}
 
 # layer -> what of hiljax / transport it may import besides itself. Lower layers first.
 LAYERS: dict[str, set[str]] = {
@@ -129,11 +145,54 @@ def test_module_respects_layering(path):
             f"{module} may not import {name} (the {layer} layer may import {sorted(allowed)})")
 
 
-def test_every_entry_point_is_a_listed_process():
-    """A new `python -m hiljax.X` tool at the top level is a process: it may not be imported."""
-    for path in (ROOT / "hiljax").glob("*.py"):
-        if "__main__" in path.read_text() and path.stem != "__init__":
-            assert f"hiljax.{path.stem}" in PROCESSES, f"add hiljax.{path.stem} to PROCESSES"
+def _is_entry_point(path: Path) -> bool:
+    """A `__main__.py`, or a module with a top-level `if __name__ == "__main__":`."""
+    if path.name == "__main__.py":
+        return True
+    for node in ast.parse(path.read_text(), filename=str(path)).body:
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Compare):
+            names = [node.test.left, *node.test.comparators]
+            if any(isinstance(n, ast.Name) and n.id == "__name__" for n in names) and any(
+                    isinstance(n, ast.Constant) and n.value == "__main__" for n in names):
+                return True
+    return False
+
+
+def _entry_points() -> dict[str, bool]:
+    """What `python -m` runs in hiljax, at any depth -> whether it is a module at the top level
+    (a package's __main__.py runs as the package, so it is not, even as `hiljax.datasets`)."""
+    found = {}
+    for path in (ROOT / "hiljax").rglob("*.py"):
+        if _is_entry_point(path):
+            top_level = path.parent == ROOT / "hiljax" and path.name != "__main__.py"
+            found[_module_name(path).removesuffix(".__main__")] = top_level
+    return found
+
+
+def test_every_entry_point_is_a_listed_process_or_package_tool():
+    """A new `python -m hiljax.X` at the top level is a process (it may not be imported); one
+    in a package is a tool of that package, listed in PACKAGE_TOOLS with why it lives there."""
+    found = _entry_points()
+    for module, top_level in sorted(found.items()):
+        if top_level:
+            assert module in PROCESSES, f"add {module} to PROCESSES"
+        else:
+            assert module in PACKAGE_TOOLS, (
+                f"{module} is an entry point inside a package: add it to PACKAGE_TOOLS, saying "
+                f"why it lives there (or make it a process at the top level)")
+    assert set(PACKAGE_TOOLS) <= set(found), (
+        f"no longer entry points: {set(PACKAGE_TOOLS) - set(found)}")
+
+
+def test_entry_point_detection(tmp_path):
+    """The detector sees the guard in either order, and not the word in a docstring."""
+    guarded, reversed_guard, mention = (tmp_path / n for n in ("a.py", "b.py", "c.py"))
+    guarded.write_text('if __name__ == "__main__":\n    pass\n')
+    reversed_guard.write_text('if "__main__" == __name__:\n    pass\n')
+    mention.write_text('"""Run me as __main__."""\n')
+    assert _is_entry_point(guarded) and _is_entry_point(reversed_guard)
+    assert not _is_entry_point(mention)
+    assert _is_entry_point(tmp_path / "__main__.py")
 
 
 def test_layering_check_catches_violations(tmp_path):

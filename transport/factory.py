@@ -1,7 +1,8 @@
 """The transport kinds, and the one place that turns a kind into a learner or actor transport.
 
 Config checks and command lines take their choices from `KINDS` / `NETWORK_KINDS` and
-`check_kind` instead of spelling the list out. Options every kind understands are plain keyword
+`check_kind` instead of spelling the list out, and each kind's options class from
+`SERVER_OPTIONS` / `CLIENT_OPTIONS`. Options every kind understands are plain keyword
 arguments; the few that only one kind has travel in that kind's small options dataclass, so
 nothing is silently dropped for the other kinds. Security options (TLS, tokens, CURVE) are
 paths to the files `python -m hiljax.keys` writes; all None means a plain link.
@@ -132,12 +133,14 @@ class InprocClientOptions:
 
 ServerOptions = GrpcServerOptions | ZmqServerOptions | InprocServerOptions
 ClientOptions = GrpcClientOptions | ZmqClientOptions | InprocClientOptions
-_SERVER_OPTIONS = {
+# kind -> its options class, for every kind. Public: hiljax.config.security finds each kind's
+# security fields here instead of keeping its own list of kinds.
+SERVER_OPTIONS: dict[str, type] = {
     "grpc": GrpcServerOptions,
     "zmq": ZmqServerOptions,
     "inproc": InprocServerOptions,
 }
-_CLIENT_OPTIONS = {
+CLIENT_OPTIONS: dict[str, type] = {
     "grpc": GrpcClientOptions,
     "zmq": ZmqClientOptions,
     "inproc": InprocClientOptions,
@@ -173,7 +176,7 @@ def make_learner_transport(
 ) -> LearnerTransport:
     """An unstarted learner transport: restore() a saved state() first if resuming, then call
     .start() (or use it as a context manager). "inproc" ignores host and port."""
-    extra = _options_for(kind, options, _SERVER_OPTIONS)
+    extra = _options_for(kind, options, SERVER_OPTIONS)
     common = {
         "push_frequency_s": push_frequency_s,
         "max_payload_bytes": max_payload_bytes,
@@ -213,7 +216,7 @@ def make_actor_transport(
     queue, no backoff and no spool: max_queue_items, max_queue_bytes, max_backoff_s and
     spool_dir do not apply to it.
     """
-    extra = _options_for(kind, options, _CLIENT_OPTIONS)
+    extra = _options_for(kind, options, CLIENT_OPTIONS)
     common = {
         "client_id": client_id,
         "param_codec": param_codec,

@@ -1,18 +1,18 @@
 """Who may talk to the learner, and how an actor proves who it is: the `security` sections of
 LearnerConfig and ActorConfig (file paths made by `python -m hiljax.keys`), turned into the
-transport's per-kind options."""
+transport's per-kind options.
+
+The transport owns the list of kinds and each kind's options class (transport.factory's
+SERVER_OPTIONS / CLIENT_OPTIONS); a kind's security fields are the fields its options class
+shares with the section here, so a new kind or option needs no table of its own in this file."""
 
 from __future__ import annotations
 
 import dataclasses
 
 from hiljax.config.errors import ConfigError, require
-from transport.factory import (
-    GrpcClientOptions,
-    GrpcServerOptions,
-    ZmqClientOptions,
-    ZmqServerOptions,
-)
+from transport.factory import CLIENT_OPTIONS, SERVER_OPTIONS
+from transport.factory import check_kind as known_kind  # `check_kind` names a flag below
 
 
 def _security_fields(config, kind: str, fields: dict[str, tuple[str, ...]]) -> dict:
@@ -27,17 +27,28 @@ def _security_fields(config, kind: str, fields: dict[str, tuple[str, ...]]) -> d
     return {name: getattr(config, name) for name in fields.get(kind, ())}
 
 
-def _options(make, **kwargs):
-    """transport.factory options, their ValueErrors (a certificate without its key) as
-    ConfigErrors."""
+def _field_names(cls) -> set[str]:
+    return {field.name for field in dataclasses.fields(cls)}
+
+
+def _fields_by_kind(section, options_by_kind: dict[str, type]) -> dict[str, tuple[str, ...]]:
+    """kind -> the security fields of `section` its options class takes (inproc: none), in the
+    section's order (the order error messages name them in)."""
+    names = [field.name for field in dataclasses.fields(section)]
+    return {kind: tuple(name for name in names if name in _field_names(options))
+            for kind, options in options_by_kind.items()}
+
+
+def _options(options_by_kind: dict[str, type], kind: str, chosen: dict, **sizing):
+    """The kind's transport.factory options from the chosen files, plus the `sizing` values
+    (max_actors) its options class has a field for; their ValueErrors (an unknown kind, a
+    certificate without its key) as ConfigErrors."""
     try:
-        return make(**kwargs)
+        options = options_by_kind[known_kind(kind, tuple(options_by_kind))]
+        taken = {name: value for name, value in sizing.items() if name in _field_names(options)}
+        return options(**chosen, **taken)
     except ValueError as error:
         raise ConfigError(f"security: {error}") from None
-
-
-_LEARNER_SECURITY = {"grpc": ("tls_cert", "tls_key", "tls_client_ca", "tokens_file", "token_file"),
-                     "zmq": ("curve_server_secret", "curve_clients_dir")}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,19 +70,15 @@ class LearnerSecurityConfig:
             self.transport_options(kind, max_actors=1, check_kind=False)
 
     def transport_options(self, kind: str, max_actors: int, check_kind: bool = True):
-        """transport.factory options for `kind` (None for inproc); ConfigError when the other
-        transport's files are set."""
-        fields = _LEARNER_SECURITY if check_kind else {kind: _LEARNER_SECURITY[kind]}
+        """transport.factory server options for `kind` (max_actors where the kind sizes by it);
+        ConfigError when another transport's files are set."""
+        fields = _LEARNER_SECURITY if check_kind else {kind: _LEARNER_SECURITY.get(kind, ())}
         chosen = _security_fields(self, kind, fields)
-        if kind == "grpc":
-            return _options(GrpcServerOptions, max_actors=max_actors, **chosen)
-        if kind == "zmq":
-            return _options(ZmqServerOptions, **chosen)
-        return None
+        return _options(SERVER_OPTIONS, kind, chosen, max_actors=max_actors)
 
 
-_ACTOR_SECURITY = {"grpc": ("tls_ca", "tls_cert", "tls_key", "token_file"),
-                   "zmq": ("curve_server_public", "curve_client_secret")}
+# Read by the instances' checks only, so it can follow the class it is made from.
+_LEARNER_SECURITY = _fields_by_kind(LearnerSecurityConfig, SERVER_OPTIONS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,12 +98,11 @@ class ActorSecurityConfig:
             self.transport_options(kind, check_kind=False)
 
     def transport_options(self, kind: str, check_kind: bool = True):
-        """transport.factory options for `kind` (None for inproc); ConfigError when the other
-        transport's files are set."""
-        fields = _ACTOR_SECURITY if check_kind else {kind: _ACTOR_SECURITY[kind]}
+        """transport.factory client options for `kind`; ConfigError when another transport's
+        files are set."""
+        fields = _ACTOR_SECURITY if check_kind else {kind: _ACTOR_SECURITY.get(kind, ())}
         chosen = _security_fields(self, kind, fields)
-        if kind == "grpc":
-            return _options(GrpcClientOptions, **chosen)
-        if kind == "zmq":
-            return _options(ZmqClientOptions, **chosen)
-        return None
+        return _options(CLIENT_OPTIONS, kind, chosen)
+
+
+_ACTOR_SECURITY = _fields_by_kind(ActorSecurityConfig, CLIENT_OPTIONS)

@@ -1,13 +1,18 @@
 """The transport kinds and the factory: one list of kinds, per-kind options, state/restore."""
 
+import dataclasses
 import inspect
 import json
 
 import pytest
 
+from hiljax.config import ConfigError
+from hiljax.config.security import ActorSecurityConfig, LearnerSecurityConfig
 from transport.factory import (
+    CLIENT_OPTIONS,
     KINDS,
     NETWORK_KINDS,
+    SERVER_OPTIONS,
     GrpcClientOptions,
     GrpcServerOptions,
     InprocClientOptions,
@@ -33,6 +38,39 @@ def test_kinds_and_check_kind():
     assert check_kind("zmq", NETWORK_KINDS) == "zmq"
     with pytest.raises(ValueError, match=r"one of grpc, zmq; got 'inproc'"):
         check_kind("inproc", NETWORK_KINDS)
+
+
+def test_every_kind_has_its_options_classes():
+    assert tuple(SERVER_OPTIONS) == tuple(CLIENT_OPTIONS) == KINDS
+    assert SERVER_OPTIONS["grpc"] is GrpcServerOptions and CLIENT_OPTIONS["zmq"] is ZmqClientOptions
+
+
+def _takes(options, name: str) -> bool:
+    return name in {field.name for field in dataclasses.fields(options)}
+
+
+@pytest.mark.parametrize(("section", "options_by_kind"),
+                         [(LearnerSecurityConfig, SERVER_OPTIONS),
+                          (ActorSecurityConfig, CLIENT_OPTIONS)])
+def test_every_security_field_belongs_to_exactly_one_kind(section, options_by_kind):
+    """hiljax's security sections learn each kind's fields from these maps: a field no kind's
+    options took would be dropped without a word, one two kinds took would be refused."""
+    for field in dataclasses.fields(section):
+        kinds = [kind for kind, options in options_by_kind.items() if _takes(options, field.name)]
+        assert len(kinds) == 1, f"security.{field.name} is taken by {kinds or 'no kind'}"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_plain_security_section_gives_each_kinds_defaults(kind):
+    sized = {"max_actors": 3} if _takes(SERVER_OPTIONS[kind], "max_actors") else {}
+    assert LearnerSecurityConfig().transport_options(kind, max_actors=3) == SERVER_OPTIONS[kind](
+        **sized)
+    assert ActorSecurityConfig().transport_options(kind) == CLIENT_OPTIONS[kind]()
+
+
+def test_security_refuses_an_unknown_kind():
+    with pytest.raises(ConfigError, match="security: transport must be one of"):
+        ActorSecurityConfig().transport_options("carrier-pigeon")
 
 
 def test_factory_refuses_unknown_kinds():
