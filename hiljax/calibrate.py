@@ -37,16 +37,20 @@ TABLE_HEADER = (f"{'NAME':<15}", f"{'MIN':>6}", f"{'POS':>6}", f"{'MAX':>6}")
 def calibrate(bus: MotorsBus, config: ServoArmConfig, console: Console) -> dict:
     """The interactive procedure on a connected bus; returns the calibration it saved."""
     spec, path = config.spec, config.calibration_file
-    if path.exists():
-        answer = console.ask(f"Press ENTER to use the calibration file {path}, or type 'c' "
+    source = config.find_calibration_file()  # `path`, or an older LeRobot release's file
+    if source.exists():
+        answer = console.ask(f"Press ENTER to use the calibration file {source}, or type 'c' "
                              "and ENTER to run the calibration again: ")
         if answer.lower() != "c":
-            calibration = load_calibration(path)
+            calibration = load_calibration(source)
             if set(calibration) != set(bus.motors):
-                raise CalibrationError(f"{path} holds the motors {sorted(calibration)}, the "
+                raise CalibrationError(f"{source} holds the motors {sorted(calibration)}, the "
                                        f"{config.type} has {sorted(bus.motors)}")
             bus.write_calibration(calibration)
-            console.say(f"Wrote the calibration of {path} to the motors.")
+            console.say(f"Wrote the calibration of {source} to the motors.")
+            if source != path:  # where current LeRobot (and hiljax) look for it from now on
+                save_calibration(path, calibration)
+                console.say(f"Saved a copy under the current name: {path}")
             return calibration
     bus.disable_torque()
     drive_modes = _set_modes(bus, spec)

@@ -128,7 +128,7 @@ class HILSerlRobotEnv(gym.Env):
             raise ValueError(f"joint targets must have shape {self.action_space.shape} "
                              f"({', '.join(self.robot.motor_names)}), got {targets.shape}")
         self.robot.send_joint_targets(targets)
-        self._hold_rate()
+        self._hold_rate_or_make_safe()
         observation = self._observe()
         self._show(observation)
         self.current_step += 1
@@ -137,6 +137,17 @@ class HILSerlRobotEnv(gym.Env):
             reward, terminated = 1.0, True
             info["next.success"] = True
         return observation, reward, terminated, False, info
+
+    def _hold_rate_or_make_safe(self) -> None:
+        """Most of a real step is this wait, outside any bus call: a Ctrl-C (or any exception)
+        landing here makes the arm safe at once, not only when someone closes the env."""
+        try:
+            self._hold_rate()
+        except BaseException:
+            make_safe = getattr(self.robot, "make_safe", None)
+            if make_safe is not None:
+                make_safe()
+            raise
 
     def _hold_rate(self) -> None:
         """A real arm gets one command per control period; the sim needs no waiting. A step

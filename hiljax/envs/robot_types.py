@@ -43,7 +43,9 @@ def _servo_arm(arm: str) -> Callable:
             type=arm, port=cfg.port, id=cfg.id, calibration_dir=cfg.calibration_dir,
             disable_torque_on_disconnect=cfg.disable_torque_on_disconnect,
             max_relative_target=cfg.max_relative_target, use_degrees=cfg.use_degrees,
-            cameras=dict(cfg.cameras)))
+            cameras=dict(cfg.cameras),
+            # motor -> [min, max] (lists from JSON; ServoArmConfig makes tuples and checks them)
+            joint_limits=getattr(cfg, "joint_limits", None)))
 
     return build
 

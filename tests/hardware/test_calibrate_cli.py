@@ -45,8 +45,8 @@ class CalibrateSession(ToolSession):
 
     def __init__(self, arm: VirtualSO100, calibration_dir, robot: str = "so101_follower"):
         self.arm = arm
-        super().__init__(main, ["--robot", robot, "--port", arm.port, "--id", ARM_ID,
-                                "--calibration-dir", str(calibration_dir)])
+        where = ["--calibration-dir", str(calibration_dir)] if calibration_dir else []
+        super().__init__(main, ["--robot", robot, "--port", arm.port, "--id", ARM_ID, *where])
 
     def move_while_recording(self, motor: str, value: float) -> int:
         """Move a joint by hand, then wait until the live table shows its new raw position
@@ -78,8 +78,8 @@ def session_factory(arm, tmp_path, monkeypatch):
     monkeypatch.setattr("hiljax.calibrate.REDRAW_EVERY_S", 0.02)
     sessions = []
 
-    def start(**kwargs) -> CalibrateSession:
-        sessions.append(CalibrateSession(arm, tmp_path, **kwargs))
+    def start(calibration_dir=tmp_path, **kwargs) -> CalibrateSession:
+        sessions.append(CalibrateSession(arm, calibration_dir, **kwargs))
         return sessions[-1]
 
     yield start
@@ -201,6 +201,25 @@ def test_an_existing_file_and_enter_writes_it_to_the_motors(arm, tmp_path, sessi
     assert_limp(arm)
     arm.power_cycle()  # written with the EEPROM unlocked, so it lasts (LeRobot's SO arms: not)
     assert_motors_hold(arm, expected)
+
+
+def test_an_older_lerobot_releases_file_is_used_and_copied_to_the_current_name(
+        arm, tmp_path, session_factory, monkeypatch):
+    """LeRobot 0.4 looks under so_follower/ and so misses a file an older release wrote under
+    so101_follower/; hiljax reads that one and saves a copy where both now look."""
+    monkeypatch.setenv("HF_LEROBOT_CALIBRATION", str(tmp_path))
+    expected = arm.calibration()
+    legacy = tmp_path / "robots" / "so101_follower" / f"{ARM_ID}.json"
+    arm.save_calibration(legacy)
+    session = session_factory(calibration_dir=None)
+    session.expect("Press ENTER to use the calibration file")
+    assert str(legacy) in session.screen.text()
+    session.press_enter()
+    assert session.finish() == 0
+    assert_motors_hold(arm, expected)
+    current = tmp_path / "robots" / "so_follower" / f"{ARM_ID}.json"
+    assert load_calibration(current) == load_calibration(legacy)
+    assert_limp(arm)
 
 
 def test_c_at_an_existing_file_calibrates_again(arm, tmp_path, session_factory):

@@ -2,6 +2,8 @@
 numbers (hardware_facts §3.3), and hiljax writes files LeRobot reads."""
 
 import json
+import logging
+from functools import partial
 
 import pytest
 
@@ -10,6 +12,7 @@ from hiljax.hardware.motors.calibration import (
     MotorCalibration,
     NormMode,
     calibration_path,
+    find_calibration_file,
     load_calibration,
     normalize,
     save_calibration,
@@ -112,3 +115,38 @@ def test_equal_bounds_and_non_finite_goals_are_refused():
     ok = MotorCalibration(id=1, drive_mode=0, homing_offset=0, range_min=0, range_max=4095)
     with pytest.raises(ValueError, match="not a finite number"):
         unnormalize(float("nan"), ok, NormMode.DEGREES, apply_drive_mode=True)
+
+
+def test_an_older_lerobot_directory_is_read_when_the_current_file_is_absent(tmp_path,
+                                                                           monkeypatch, caplog):
+    """LeRobot < 0.4 named the SO arms' directories so100_follower, so101_leader, ... (0.4:
+    so_follower / so_leader) and 0.4 no longer finds those files (hardware_facts §3.1)."""
+    monkeypatch.setenv("HF_LEROBOT_CALIBRATION", str(tmp_path))
+    current = tmp_path / "robots" / "so_follower" / "arm.json"
+    legacy = tmp_path / "robots" / "so101_follower" / "arm.json"
+    find = partial(find_calibration_file, "robots", "so_follower", "arm",
+                   legacy_device_names=("so101_follower",))
+    assert find() == current  # neither exists: the current name (the error names it)
+    legacy.parent.mkdir(parents=True)
+    legacy.write_text(LEROBOT_FILE)
+    with caplog.at_level(logging.INFO, logger="hiljax.hardware.motors.calibration"):
+        assert find() == legacy
+    assert f"using {legacy}" in caplog.text and str(current) in caplog.text
+    assert find_calibration_file("robots", "so_follower", "arm") == current  # no legacy names
+    # An explicit calibration_dir is the directory: never searched elsewhere.
+    assert find(calibration_dir=tmp_path / "mine") == tmp_path / "mine" / "arm.json"
+    # Once the current file exists it wins.
+    save_calibration(current, load_calibration(legacy))
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="hiljax.hardware.motors.calibration"):
+        assert find() == current
+    assert not caplog.text
+
+
+def test_the_so_arms_know_their_older_directory_names():
+    from hiljax.hardware.robots import ARMS
+
+    assert {name: spec.legacy_device_names for name, spec in ARMS.items()} == {
+        "so100_follower": ("so100_follower",), "so101_follower": ("so101_follower",),
+        "so100_leader": ("so100_leader",), "so101_leader": ("so101_leader",),
+        "moss_follower": (), "koch_follower": (), "koch_leader": ()}

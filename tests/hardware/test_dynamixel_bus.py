@@ -247,7 +247,11 @@ def test_a_hardware_alert_in_a_sync_read_keeps_the_value(bus, servos, caplog):
     servos.servos[2].error_bits = 0x80
     with caplog.at_level(logging.WARNING):
         assert len(bus.sync_read("Present_Position", normalize=False)) == 6
-    assert "hardware alert" in caplog.text
+        bus.sync_read("Present_Position", normalize=False)
+    # One warning naming the motor and the port (not one per read).
+    warnings = [r.getMessage() for r in caplog.records if "hardware alert" in r.getMessage()]
+    assert len(warnings) == 1 and f"shoulder_lift (id 2) on {bus.port}" in warnings[0]
+    assert bus.status_errors == {"shoulder_lift": 0x80}
     with pytest.raises(MotorStatusError, match=r"shoulder_lift \(id 2\).*hardware alert"):
         bus.read("Present_Position", "shoulder_lift", normalize=False)
 

@@ -213,8 +213,8 @@ def test_a_stack_that_fails_after_the_arm_connected_leaves_it_limp(tmp_path):
             f"robot.port={arm.port}", f"robot.calibration_dir={tmp_path}", "robot.cameras=[]",
             "wrapper.crop_params_dict=null", "wrapper.resize_size=null",
             "wrapper.ee_action_space_params.control_mode=leader",
-            f'teleop={{"port": "{tmp_path}/no_such_port", "id": "x", '
-            f'"calibration_dir": "{tmp_path}"}}'])
+            (f'teleop={{"port": "{tmp_path}/no_such_port", "id": "x", '
+             f'"calibration_dir": "{tmp_path}"}}')])
         with pytest.raises(Exception, match="calibration|port"):
             make_robot_env(cfg)
         assert all(arm.register(m, "Torque_Enable") == 0 for m in range(1, 7))

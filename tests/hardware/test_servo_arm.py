@@ -1,6 +1,7 @@
 """The SO-100 follower through the real driver, over a real pseudo-terminal with the virtual arm
 behind it: what a real arm runs, with the servos emulated at the wire."""
 
+import logging
 import os
 import re
 import signal
@@ -232,3 +233,148 @@ def test_a_camera_that_stops_leaves_the_arm_limp(virtual_arm, tmp_path):
         assert set(torques(virtual_arm).values()) == {0}
     finally:
         robot.disconnect()
+
+
+# ---------------------------------------------------------------------------------------------
+# disable_torque_on_disconnect=False (LeRobot: the follower keeps torque; leaders always go limp)
+
+
+def test_a_follower_configured_so_keeps_torque_after_disconnect(virtual_arm, tmp_path):
+    robot = make_robot(virtual_arm, tmp_path, disable_torque_on_disconnect=False)
+    robot.read_joint_positions()
+    robot.send_joint_targets(np.zeros(6, np.float32) + 5)
+    robot.disconnect()
+    assert not robot.is_connected
+    assert set(torques(virtual_arm).values()) == {1}  # still holding its pose
+
+
+def test_a_leader_goes_limp_on_disconnect_whatever_the_flag(virtual_arm, tmp_path):
+    leader = ServoArm(ServoArmConfig(type="so100_leader", port=virtual_arm.port, id="follower",
+                                     calibration_dir=str(tmp_path),
+                                     disable_torque_on_disconnect=False))
+    leader.connect()
+    assert set(torques(virtual_arm).values()) == {0}  # a leader is limp after connect
+    leader.bus.enable_torque()  # as the geared leader does while it follows the follower
+    assert set(torques(virtual_arm).values()) == {1}
+    leader.disconnect()
+    assert set(torques(virtual_arm).values()) == {0}
+
+
+# ---------------------------------------------------------------------------------------------
+# Status error bits in a sync read: warned once per change, naming motor and port; value kept
+
+
+def test_an_overload_bit_is_warned_once_and_the_reading_kept(virtual_arm, tmp_path, caplog):
+    robot = make_robot(virtual_arm, tmp_path)
+    try:
+        before = robot.read_joint_positions()
+        virtual_arm.set_faults("error=6:0x20")  # the gripper reports overload
+        with caplog.at_level(logging.INFO, logger="hiljax.hardware.motors.bus"):
+            read = robot.read_joint_positions()
+            robot.send_joint_targets(read)  # reading ok: commands still go out
+            robot.read_joint_positions()
+            np.testing.assert_allclose(read, before, atol=0.1)  # the value is used
+            warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+            assert len(warned) == 1, warned  # once, not once per read
+            assert f"gripper (id 6) on {virtual_arm.port}" in warned[0]
+            assert "overload" in warned[0]
+            assert robot.status_errors == {"gripper": 0x20}
+            assert set(torques(virtual_arm).values()) == {1}  # stiff: nothing was switched off
+            virtual_arm.set_faults(None)
+            robot.read_joint_positions()
+        assert robot.status_errors == {}
+        assert "gripper (id 6)" in caplog.text and "no longer reports an error" in caplog.text
+    finally:
+        virtual_arm.set_faults(None)
+        robot.disconnect()
+
+
+# ---------------------------------------------------------------------------------------------
+# joint_limits from the config: narrow the calibrated range, never widen it
+
+
+def test_joint_limits_narrow_the_calibrated_range(virtual_arm, tmp_path):
+    wide = make_robot(virtual_arm, tmp_path)
+    low, high = wide._limits
+    wide.disconnect()
+    robot = make_robot(virtual_arm, tmp_path, joint_limits={
+        "shoulder_pan": [-30, 40], "gripper": (10.0, 90.0),
+        "elbow_flex": (-1000.0, 1000.0)})  # wider than calibrated: the calibration wins
+    assert robot.config.joint_limits["shoulder_pan"] == (-30.0, 40.0)  # a list became a tuple
+    try:
+        robot.read_joint_positions()
+        sent = robot.send_joint_targets(np.array([100, 0, 500, 0, 0, 100], np.float32))
+        assert sent[0] == pytest.approx(40.0) and sent[5] == pytest.approx(90.0)
+        assert sent[2] == pytest.approx(high[2])  # not 500
+        robot.read_joint_positions()
+        sent = robot.send_joint_targets(np.array([-100, 0, -500, 0, 0, 0], np.float32))
+        assert sent[0] == pytest.approx(-30.0) and sent[5] == pytest.approx(10.0)
+        assert sent[2] == pytest.approx(low[2])
+        robot.read_joint_positions()
+        inside = np.array([12.5, 0, 0, 0, 0, 50], np.float32)  # within every range: unchanged
+        np.testing.assert_array_equal(robot.send_joint_targets(inside), inside)
+    finally:
+        robot.disconnect()
+
+
+@pytest.mark.parametrize("limits, error, match", [
+    ({"elbow": (0, 1)}, ValueError, "unknown motors"),
+    ({"gripper": (50, 50)}, ValueError, "min < max"),
+    ({"gripper": (60, 40)}, ValueError, "min < max"),
+    ({"gripper": (0, float("nan"))}, ValueError, "finite"),
+    ({"gripper": (0, 1, 2)}, ValueError, r"\[min, max\]"),
+    ({"gripper": "0-100"}, ValueError, r"\[min, max\]"),
+    ({"gripper": "05"}, ValueError, r"\[min, max\]"),
+    ([("gripper", (0, 100))], TypeError, "map motor names"),
+])
+def test_joint_limits_are_checked(limits, error, match):
+    with pytest.raises(error, match=match):
+        ServoArmConfig(type="so100_follower", port="/dev/null", joint_limits=limits)
+
+
+def test_joint_limits_outside_the_calibrated_range_fail_connect_limp(virtual_arm, tmp_path):
+    config = ServoArmConfig(type="so100_follower", port=virtual_arm.port, id="follower",
+                            calibration_dir=str(tmp_path),
+                            joint_limits={"shoulder_pan": (400.0, 500.0)})
+    robot = ServoArm(config)
+    with pytest.raises(CalibrationError, match="shoulder_pan.*outside its calibrated range"):
+        robot.connect()
+    assert not robot.is_connected
+    assert set(torques(virtual_arm).values()) == {0}
+
+
+def test_the_env_builder_passes_joint_limits_from_the_robot_config():
+    from types import SimpleNamespace
+
+    from hiljax.envs.robot_types import ROBOT_TYPES
+
+    fields = {"port": "/dev/null", "id": "arm", "calibration_dir": None,
+              "disable_torque_on_disconnect": True, "max_relative_target": None,
+              "use_degrees": True, "cameras": {}}
+    robot = ROBOT_TYPES["so101"].build(
+        SimpleNamespace(**fields, joint_limits={"wrist_flex": [-90, 90]}), 10.0)
+    assert robot.config.joint_limits == {"wrist_flex": (-90.0, 90.0)}
+    assert ROBOT_TYPES["so101"].build(SimpleNamespace(**fields), 10.0).config.joint_limits is None
+
+
+# ---------------------------------------------------------------------------------------------
+# An older LeRobot release's calibration directory
+
+
+def test_a_calibration_under_an_older_lerobot_name_is_read(virtual_arm, tmp_path, monkeypatch,
+                                                           caplog):
+    monkeypatch.setenv("HF_LEROBOT_CALIBRATION", str(tmp_path / "cal"))
+    legacy = tmp_path / "cal" / "robots" / "so101_follower" / "arm.json"
+    virtual_arm.save_calibration(legacy)
+    config = ServoArmConfig(type="so101_follower", port=virtual_arm.port, id="arm")
+    assert config.calibration_file == tmp_path / "cal" / "robots" / "so_follower" / "arm.json"
+    robot = ServoArm(config)
+    with caplog.at_level(logging.INFO, logger="hiljax.hardware.motors.calibration"):
+        robot.connect()
+    try:
+        assert robot.calibration_source == legacy
+        assert str(legacy) in caplog.text and "older LeRobot" in caplog.text
+        assert robot.bus.is_calibrated and robot.read_joint_positions().shape == (6,)
+    finally:
+        robot.disconnect()
+    assert not config.calibration_file.exists()  # read, never written there

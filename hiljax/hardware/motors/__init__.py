@@ -7,6 +7,7 @@ from .calibration import (
     MotorCalibration,
     NormMode,
     calibration_path,
+    find_calibration_file,
     load_calibration,
     save_calibration,
 )
@@ -23,6 +24,6 @@ from .errors import (
 __all__ = [
     "CalibrationError", "ChecksumError", "HandshakeError", "Motor", "MotorBusError",
     "MotorCalibration", "MotorStatusError", "MotorTimeoutError", "MotorsBus", "NormMode",
-    "NotConnectedError", "PacketProtocol", "PortError", "calibration_path", "load_calibration",
-    "save_calibration",
+    "NotConnectedError", "PacketProtocol", "PortError", "calibration_path",
+    "find_calibration_file", "load_calibration", "save_calibration",
 ]

@@ -12,6 +12,12 @@ raw integers by id and address) and its control table; this class does the rest 
 for both: names -> ids and registers, calibration and normalisation (Goal/Present_Position),
 signed registers, bounded retries, errors that name the motor and the port, torque handling,
 and the calibration steps (`set_half_turn_homings`, `record_ranges_of_motion`).
+
+Status error bits in a sync read (overload, overheat, voltage, a Dynamixel hardware alert) are
+LeRobot's behaviour: the value is kept and used and nothing is raised (the servo's own protection
+acts; torque is left as it is). The bus warns once when a motor's bits appear or change, naming
+the motor, its id, the port and the bits in words, logs when they clear, and keeps the current
+ones in `status_errors` ({motor name: error byte}).
 """
 
 from __future__ import annotations
@@ -53,7 +59,11 @@ class PacketProtocol(abc.ABC):
 
     Failures raise MotorTimeoutError (no reply), ChecksumError (a corrupt reply),
     MotorStatusError (error bits set) or PortError; the bus adds the motor names and retries.
+    A sync read does not raise on error bits it keeps the value of: it records the error byte
+    of each id's latest sync-read reply (0 when clear) in `status_errors`, which the bus reports.
     """
+
+    status_errors: dict[int, int]  # id -> error byte of its latest sync-read reply
 
     @abc.abstractmethod
     def ping(self, motor_id: int) -> int | None:
@@ -96,6 +106,7 @@ class MotorsBus(abc.ABC):
         self.retries = int(retries)
         self.link = SerialLink(port, baudrate or self.default_baudrate)
         self._protocol: PacketProtocol | None = None
+        self._status_errors: dict[str, int] = {}  # motor -> error bits now reported
 
     # ------------------------------------------------------------------ vendor hooks
     @abc.abstractmethod
@@ -126,6 +137,10 @@ class MotorsBus(abc.ABC):
     def configure_motors(self) -> None:
         """LeRobot's per-bus defaults (return delay, acceleration) for every motor."""
 
+    def describe_status_error(self, error: int) -> str:
+        """A status error byte in words (the vendor buses name their bits)."""
+        return f"error byte 0x{error:02X}"
+
     # ------------------------------------------------------------------ connection
     @property
     def is_connected(self) -> bool:
@@ -136,6 +151,7 @@ class MotorsBus(abc.ABC):
             raise MotorBusError(f"the servo bus on {self.port} is already connected")
         self.link.open()
         self._protocol = self._make_protocol(self.link)
+        self._status_errors = {}
         if handshake:
             try:
                 self._handshake()
@@ -217,9 +233,33 @@ class MotorsBus(abc.ABC):
             raise MotorTimeoutError(
                 f"{self._describe(silent)} did not answer a sync read of {data_name} on "
                 f"{self.port} ({attempts} attempts)")
+        self._report_status_errors(names, data_name)
         decoded = {n: self._decode_sign(data_name, self.motors[n].model, values[n])
                    for n in names}
         return self._normalised(data_name, decoded) if normalize else decoded
+
+    @property
+    def status_errors(self) -> dict[str, int]:
+        """{motor: error byte} of the motors whose latest sync-read reply had error bits set."""
+        return dict(self._status_errors)
+
+    def _report_status_errors(self, names: list[str], data_name: str) -> None:
+        """Warn when a motor's error bits appear or change, note when they clear (once each:
+        a lasting overload must not log at the control rate)."""
+        seen = getattr(self._protocol, "status_errors", None) or {}
+        for name in names:
+            error = seen.get(self.motors[name].id, 0)
+            if error == self._status_errors.get(name, 0):
+                continue
+            if error:
+                self._status_errors[name] = error
+                log.warning("%s on %s reports %s in a sync read of %s; the value is used",
+                            self._describe([name]), self.port,
+                            self.describe_status_error(error), data_name)
+            else:
+                del self._status_errors[name]
+                log.info("%s on %s no longer reports an error", self._describe([name]),
+                         self.port)
 
     def sync_write(self, data_name: str, values: Mapping[str, float], *,
                    normalize: bool = True) -> None:

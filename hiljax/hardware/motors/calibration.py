@@ -18,6 +18,11 @@ with `max_res` = resolution - 1 (4095 for 4096 ticks per turn, LeRobot's constan
 and back with `int()` (truncation toward zero), as LeRobot does, so the same calibration gives
 the same numbers. Drive mode is applied in software on Feetech buses and by the servo's own
 Drive_Mode bit on Dynamixel ones (`apply_drive_mode`).
+
+Older LeRobot releases named the SO arms' directories by robot type (so100_follower,
+so101_follower, so100_leader, so101_leader) where 0.4 says so_follower / so_leader, and 0.4 no
+longer finds those files. `find_calibration_file` reads such a file when the current one is
+absent (and logs which file it used); writing always uses the current name (`calibration_path`).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import json
+import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -32,6 +38,8 @@ from pathlib import Path
 import numpy as np
 
 from hiljax.storage.files import write_atomic
+
+log = logging.getLogger(__name__)
 
 FIELDS = ("id", "drive_mode", "homing_offset", "range_min", "range_max")  # LeRobot's order
 DEFAULT_MAX_RES = 4095
@@ -142,6 +150,26 @@ def calibration_path(kind: str, device_name: str, device_id: str | None,
     directory = (Path(calibration_dir).expanduser() if calibration_dir is not None
                  else calibration_root() / kind / device_name)
     return directory / f"{device_id}.json"  # LeRobot too names an unset id "None.json"
+
+
+def find_calibration_file(kind: str, device_name: str, device_id: str | None,
+                          calibration_dir: str | os.PathLike | None = None,
+                          legacy_device_names: tuple[str, ...] = ()) -> Path:
+    """The file to read for device `device_id`: `calibration_path`'s when it exists; otherwise
+    the first existing file under one of `legacy_device_names` (an older LeRobot release's
+    directory, same root and id), logged at info; otherwise `calibration_path`'s (absent). An
+    explicit `calibration_dir` names the directory itself, so it is never searched elsewhere."""
+    path = calibration_path(kind, device_name, device_id, calibration_dir)
+    if path.exists() or calibration_dir is not None:
+        return path
+    for legacy in legacy_device_names:
+        old = calibration_path(kind, legacy, device_id)
+        if old.is_file():
+            log.info("no calibration file at %s; using %s, written by an older LeRobot release "
+                     "(directory %r; LeRobot 0.4 says %r). A new calibration is saved at the "
+                     "first path", path, old, legacy, device_name)
+            return old
+    return path
 
 
 def load_calibration(path: str | os.PathLike) -> dict[str, MotorCalibration]:

@@ -22,7 +22,8 @@ Differences from LeRobot's Dynamixel bus, on purpose:
 - EEPROM writes (`write_calibration`, `configure_motors`) switch torque off only on the motors
   that had it on, and back on after; a limp arm stays limp.
 - Errors inside a SYNC_READ status are not silently dropped (the SDK's are): an error number is
-  raised, a hardware alert alone is logged and the value kept (the servo still reports it).
+  raised, a hardware alert alone is reported (a warning naming the motor, once per change) and
+  the value kept (the servo still reports it).
   Single PING / READ / WRITE raise on any error byte, the alert included, as LeRobot does.
 """
 
@@ -59,6 +60,7 @@ class DynamixelProtocol(PacketProtocol):
     def __init__(self, link: SerialLink, latency_s: float = LATENCY_S):
         self.link, self.latency_s = link, float(latency_s)
         self._rx = bytearray()
+        self.status_errors: dict[int, int] = {}  # id -> error byte of its latest sync reply
 
     # ------------------------------------------------------------------ transactions
     def ping(self, motor_id: int) -> int | None:
@@ -95,9 +97,8 @@ class DynamixelProtocol(PacketProtocol):
             elif status.error & 0x7F:
                 failed.append(f"id {status.motor_id}: {dt.describe_error(status.error)}")
             elif len(status.params) == size:
-                if status.error:
-                    log.warning("servo id %d on %s: %s", status.motor_id, self.link.port,
-                                dt.describe_error(status.error))
+                # A hardware alert alone: kept; the bus warns by motor name once per change.
+                self.status_errors[status.motor_id] = status.error
                 values[status.motor_id] = int.from_bytes(status.params, "little")
             else:
                 continue  # a stale reply to another request: the real one may still come
@@ -218,6 +219,9 @@ class DynamixelMotorsBus(MotorsBus):
     # ------------------------------------------------------------------ hooks
     def _make_protocol(self, link: SerialLink) -> DynamixelProtocol:
         return DynamixelProtocol(link, self.latency_s)
+
+    def describe_status_error(self, error: int) -> str:
+        return dt.describe_error(error)
 
     def _handshake(self) -> None:
         """Every configured id answers a PING with its model number (LeRobot's check)."""

@@ -96,7 +96,7 @@ class FeetechProtocol(PacketProtocol):
 
     def __init__(self, link: SerialLink):
         self.link = link
-        self._sync_errors: dict[int, int] = {}  # last error byte seen per id in sync reads
+        self.status_errors: dict[int, int] = {}  # id -> error byte of its latest sync reply
 
     def ping(self, motor_id: int) -> int | None:
         try:
@@ -116,7 +116,8 @@ class FeetechProtocol(PacketProtocol):
 
     def sync_read(self, address: int, size: int, motor_ids: list[int]) -> dict[int, int]:
         """One status per id; a silent id is left out. ChecksumError only when a corrupt reply
-        may have been a missing id's. Error bits are logged, not raised (as the SDK)."""
+        may have been a missing id's. Error bits are recorded (`status_errors`), not raised
+        (as the SDK); the bus reports them by motor name."""
         if not motor_ids:
             return {}
         table.encode_value(0, size)
@@ -197,12 +198,11 @@ class FeetechProtocol(PacketProtocol):
                                 f"{reader.timeout_s * 1000:.0f} ms")
 
     def _note_sync_error(self, status: StatusPacket) -> None:
-        # Logged on change only: a lasting overload would otherwise log at the control rate.
-        if self._sync_errors.get(status.motor_id, 0) != status.error:
-            self._sync_errors[status.motor_id] = status.error
-            if status.error:
-                log.warning("%s: id %d reports %s (in a sync read; values still used)",
-                            self.link.port, status.motor_id, table.describe_error(status.error))
+        # The bus warns by motor name (once per change); here only a debug line on change.
+        if self.status_errors.get(status.motor_id, 0) != status.error and status.error:
+            log.debug("%s: id %d reports %s (in a sync read; value still used)",
+                      self.link.port, status.motor_id, table.describe_error(status.error))
+        self.status_errors[status.motor_id] = status.error
 
 
 class FeetechMotorsBus(MotorsBus):
@@ -217,6 +217,9 @@ class FeetechMotorsBus(MotorsBus):
 
     def _make_protocol(self, link: SerialLink) -> FeetechProtocol:
         return FeetechProtocol(link)
+
+    def describe_status_error(self, error: int) -> str:
+        return table.describe_error(error)
 
     def broadcast_ping(self, timeout_s: float | None = None) -> dict[int, int]:
         """{id: model number} of every servo on the bus (see FeetechProtocol.broadcast_ping)."""

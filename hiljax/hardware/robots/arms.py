@@ -7,7 +7,9 @@ where the calibration file lives, and how each arm is configured on connect.
                             leader six XL330-M077
 
 Calibration files use LeRobot 0.4's device names (so_follower / so_leader / koch_follower /
-koch_leader), so a person's existing LeRobot calibration is found where LeRobot keeps it.
+koch_leader), so a person's existing LeRobot calibration is found where LeRobot keeps it; a file
+under an older release's name (so100_follower, so101_leader, ...) is read when the current one is
+absent (hiljax.hardware.motors.calibration.find_calibration_file).
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ class ArmSpec:
     full_turn_motors: tuple[str, ...] = ("wrist_roll",)
     # Body joints stay in [-100, 100] whatever use_degrees says (LeRobot's Koch leader).
     body_always_range: bool = False
+    # Directory names older LeRobot releases used for this arm's calibration (read, not written).
+    legacy_device_names: tuple[str, ...] = ()
 
     def motors(self, use_degrees: bool = True) -> dict[str, Motor]:
         body = (NormMode.DEGREES if use_degrees and not self.body_always_range
@@ -61,15 +65,15 @@ _KOCH = {"bus": "dynamixel", "full_turn_motors": ("shoulder_pan", "wrist_roll"),
 
 ARMS: dict[str, ArmSpec] = {spec.name: spec for spec in (
     ArmSpec("so100_follower", device_name="so_follower", calibration_kind="robots",
-            is_leader=False, **_SO),
+            is_leader=False, legacy_device_names=("so100_follower",), **_SO),
     ArmSpec("so101_follower", device_name="so_follower", calibration_kind="robots",
-            is_leader=False, **_SO),
+            is_leader=False, legacy_device_names=("so101_follower",), **_SO),
     ArmSpec("moss_follower", device_name="so_follower", calibration_kind="robots",
             is_leader=False, bus="feetech", models=_STS, kinematics="moss"),
     ArmSpec("so100_leader", device_name="so_leader", calibration_kind="teleoperators",
-            is_leader=True, **_SO),
+            is_leader=True, legacy_device_names=("so100_leader",), **_SO),
     ArmSpec("so101_leader", device_name="so_leader", calibration_kind="teleoperators",
-            is_leader=True, **_SO),
+            is_leader=True, legacy_device_names=("so101_leader",), **_SO),
     ArmSpec("koch_follower", device_name="koch_follower", calibration_kind="robots",
             is_leader=False, models=("xl430-w250",) * 2 + ("xl330-m288",) * 4, **_KOCH),
     ArmSpec("koch_leader", device_name="koch_leader", calibration_kind="teleoperators",
