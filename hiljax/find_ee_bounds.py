@@ -1,9 +1,10 @@
 """Find the end-effector bounds of a real arm's workspace (LeRobot's `lerobot-find-joint-limits`,
 over SSH, without a URDF: FK of the env config's kinematics table).
 
-    python -m hiljax.find_ee_bounds --config ENV_CONFIG [--teleop none|leader] [--duration S]
-                                    [--warmup S] [--leader-port PORT] [--leader-id ID]
-                                    [--margin M] [--write] [--output PATH] [--set key=value ...]
+    python -m hiljax.find_ee_bounds --config ENV_CONFIG [--teleop none|leader|gamepad]
+                                    [--duration S] [--warmup S] [--leader-port PORT]
+                                    [--leader-id ID] [--margin M] [--joint-margin DEG]
+                                    [--write] [--output PATH] [--set key=value ...]
 
 Connects the follower of the env config (not its cameras) and, while a person moves it over the
 workspace the policy may use, shows a live table of the gripper tip's current / min / max
@@ -12,10 +13,22 @@ the person moves it by hand. --teleop leader: the follower follows the leader ar
 `teleop` block (--leader-port / --leader-id set or override its port and id) joint for joint,
 each leader reading sent as the follower's goal (the calibration's limits and
 `robot.max_relative_target` apply); nothing is recorded during the first --warmup seconds
-(LeRobot's 5 s), while the follower catches up with the leader. ENTER stops (or --duration
-seconds after the warm-up; with --duration the input may be closed, e.g. `< /dev/null`). Prints
-the bounds, and with --write (or --output) puts `wrapper.ee_action_space_params.bounds`, widened
-by --margin metres, into the env config (or a copy at PATH), keeping every other field. Both arms
+(LeRobot's 5 s), while the follower catches up with the leader. The SO-100/101 leaders drive
+SO arms, the Koch leader a Koch (read in degrees: hiljax.control.leader.leader_arm).
+--teleop gamepad: the follower stays stiff and the person drives its gripper tip with a gamepad
+through the env's EE action path (EEActionWrapper: FK, tip + stick * step size, IK; the gripper
+through GripperActionWrapper when wrapper.use_gripper), at the env's speed (step sizes * fps per
+second), inside a box of +-1 m above the base plane instead of the config's bounds; no button
+needs holding. Left stick x / y, right stick z (and the wrist roll when the env has a roll
+action), LT / RT close / open the gripper, B stops like ENTER.
+ENTER stops (or --duration seconds after the warm-up; with --duration the input may be closed,
+e.g. `< /dev/null`). Prints the bounds and the joint ranges, and with --write (or --output) puts
+`wrapper.ee_action_space_params.bounds`, widened by --margin metres, and `robot.joint_limits`,
+each arm joint's seen range widened by --joint-margin degrees (the gripper's percent, kept in
+0..100), into the env config (or a copy at PATH), keeping every other field. A joint that moved
+less than 1 degree keeps the limit the config had (none: its calibration's range). The
+follower records under the config's robot.joint_limits (goals are clipped to them): to widen
+them, move the arm by hand (--teleop none) or add `--set robot.joint_limits=null`. Both arms
 are left limp at the end, on errors and on Ctrl-C (which prints what was seen and writes nothing).
 Exit: 0 done; 1 hardware / bounds failure; 2 bad arguments or config; 130 Ctrl-C.
 """
@@ -29,11 +42,17 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TextIO
 
+import gymnasium as gym
 import numpy as np
 
 from hiljax.config import ConfigError
+from hiljax.control import DeviceNotFoundError, InputController, make_controller
+from hiljax.control.leader import check_leader_pair, leader_arm
+from hiljax.control.teleop import controller_action
 from hiljax.envs.configs import HILSerlRobotEnvConfig, TeleopConfig, load_env_config
+from hiljax.envs.env import HILSerlRobotEnv
 from hiljax.envs.factory import make_robot
+from hiljax.envs.wrappers.action import EEActionWrapper, GripperActionWrapper
 from hiljax.hardware.motors import CalibrationError, MotorBusError
 from hiljax.hardware.robots import ServoArm, ServoArmConfig
 from hiljax.kinematics import RobotKinematics
@@ -49,6 +68,7 @@ from hiljax.run.setup_tools import (
 log = logging.getLogger("hiljax.find_ee_bounds")
 
 BOUNDS_FIELD = "wrapper.ee_action_space_params.bounds"
+JOINT_LIMITS_FIELD = "robot.joint_limits"
 SAMPLE_HZ = 30.0  # LeRobot's control_loop_fps for find-joint-limits
 REDRAW_EVERY_S = 0.1
 PLAIN_REDRAW_EVERY_S = 1.0  # stdout not a terminal (a pipe, tee, a log): a new table each time
@@ -58,7 +78,21 @@ DECIMALS = 4  # 0.1 mm: rounded outwards, so the written box still holds every v
 MIN_EXTENT_M = 0.005
 AXES = ("x", "y", "z")
 WARMUP_S = 5.0  # LeRobot's warmup_time_s: the follower catches up with the leader first
-DEFAULT_LEADERS = {"so100": "so100_leader"}  # else so101_leader (the same arm, LeRobot's name)
+# else so101_leader (for so101 / moss: the SO-100's twin, LeRobot's name)
+DEFAULT_LEADERS = {"so100": "so100_leader", "koch": "koch_leader"}
+JOINT_DECIMALS = 1  # 0.1 degree (gripper: percent), rounded outwards
+# A joint that moved less than this (degrees; gripper percent) was not explored: its seen range
+# is no limit (it would lock the joint) and the config's limit for it stays.
+MIN_JOINT_RANGE = 1.0
+GRIPPER = "gripper"
+GRIPPER_RANGE = (0.0, 100.0)
+# --teleop gamepad: where the tip may go while exploring (metres): the config's bounds are what
+# is being found, so they do not apply; only the plane of the arm's base (z = 0) does.
+EXPLORE_BOUNDS = {"min": (-1.0, -1.0, 0.0), "max": (1.0, 1.0, 1.0)}
+
+
+class StopRecording(Exception):
+    """The person asked to stop from the device (the gamepad's B), as ENTER."""
 
 
 class WorkspaceTracker:
@@ -101,6 +135,23 @@ class WorkspaceTracker:
         return {"min": [round(float(v), DECIMALS) for v in low],
                 "max": [round(float(v), DECIMALS) for v in high]}
 
+    def joint_limits(self, margin: float) -> tuple[dict[str, list[float]], list[str]]:
+        """{motor: [min, max]} of the seen joint ranges widened by `margin` (degrees; the
+        gripper's percent, kept in 0..100), rounded outwards; and the joints that moved less
+        than MIN_JOINT_RANGE, left out."""
+        scale = 10.0 ** JOINT_DECIMALS
+        limits, still = {}, []
+        for name, lo, hi in zip(self.motor_names, self.joints_min, self.joints_max):
+            if not hi - lo >= MIN_JOINT_RANGE:
+                still.append(name)
+                continue
+            low = float(np.floor((lo - margin) * scale) / scale)
+            high = float(np.ceil((hi + margin) * scale) / scale)
+            if name == GRIPPER:
+                low, high = max(low, GRIPPER_RANGE[0]), min(high, GRIPPER_RANGE[1])
+            limits[name] = [round(low, JOINT_DECIMALS), round(high, JOINT_DECIMALS)]
+        return limits, still
+
 
 HEADER = ("", "current", "min", "max")
 
@@ -120,6 +171,8 @@ def record_workspace(read_joints: Callable[[], np.ndarray], motor_names: Sequenc
     try:
         _warm_up(read_joints, warmup_s, console)
         _sample_until_stopped(read_joints, kinematics, console, duration_s, tracker)
+    except StopRecording:
+        pass
     except KeyboardInterrupt:
         tracker.interrupted = True
     if tracker.samples:
@@ -207,7 +260,12 @@ def leader_config(cfg: HILSerlRobotEnvConfig, port: str | None, arm_id: str | No
         teleop = TeleopConfig(type=DEFAULT_LEADERS.get(cfg.robot.type, "so101_leader"),
                               port=port)
     changes = {"port": port, "id": arm_id}
-    return dataclasses.replace(teleop, **{k: v for k, v in changes.items() if v is not None})
+    teleop = dataclasses.replace(teleop, **{k: v for k, v in changes.items() if v is not None})
+    try:
+        check_leader_pair(teleop.type, cfg.robot.kinematics_table)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    return teleop
 
 
 def follow_leader(follower: ServoArm, leader: ServoArm) -> Callable[[], np.ndarray]:
@@ -226,8 +284,8 @@ def run_with_leader(cfg: HILSerlRobotEnvConfig, console: Console, args: argparse
                     ) -> WorkspaceTracker:
     """The follower follows the leader; record after the warm-up; both arms end limp."""
     teleop = leader_config(cfg, args.leader_port, args.leader_id)
-    leader = ServoArm(ServoArmConfig(type=teleop.type, port=teleop.port, id=teleop.id,
-                                     calibration_dir=teleop.calibration_dir))
+    leader = leader_arm(ServoArmConfig(type=teleop.type, port=teleop.port, id=teleop.id,
+                                       calibration_dir=teleop.calibration_dir))
     robot = connect_follower(cfg)
     try:
         leader.connect()  # limp: the person moves it
@@ -245,7 +303,69 @@ def run_with_leader(cfg: HILSerlRobotEnvConfig, console: Console, args: argparse
             leader.disconnect()
 
 
-TELEOPS = {"none": run_by_hand, "leader": run_with_leader}
+def make_gamepad(speed: float) -> InputController:
+    """The gamepad of --teleop gamepad (pygame; raw HID on macOS), each stick deflection
+    scaled by `speed` (tests replace this with a pad of their own)."""
+    return make_controller("gamepad", x_step_size=speed, y_step_size=speed, z_step_size=speed,
+                           roll_step_size=speed)
+
+
+def gamepad_env(cfg: HILSerlRobotEnvConfig, robot) -> gym.Env:
+    """The env's EE action path over the connected follower: joint targets from
+    [dx, dy, dz] (+ droll) (+ gripper command), tip clipped to EXPLORE_BOUNDS."""
+    wrapper = cfg.wrapper
+    params = dataclasses.replace(wrapper.ee_action_space_params, bounds=EXPLORE_BOUNDS)
+    env = HILSerlRobotEnv(robot, fps=SAMPLE_HZ, realtime=False)  # the loop keeps the pace
+    if wrapper.use_gripper:
+        env = GripperActionWrapper(env,
+                                   quantization_threshold=wrapper.gripper_quantization_threshold)
+    return EEActionWrapper(env, params, use_gripper=wrapper.use_gripper,
+                           kinematics=RobotKinematics(cfg.robot.kinematics_table))
+
+
+def drive_with(env: gym.Env, controller: InputController, use_gripper: bool,
+               use_roll: bool) -> Callable[[], np.ndarray]:
+    """One tick: read the pad, step the EE env with its action (the intervention button is not
+    needed), return the follower's joints after the step."""
+    def tick() -> np.ndarray:
+        controller.update()
+        if controller.should_quit():
+            raise StopRecording
+        action = controller_action(controller, use_gripper, use_roll)
+        observation, *_ = env.step(action)
+        return observation["observation.state"]
+
+    return tick
+
+
+def run_with_gamepad(cfg: HILSerlRobotEnvConfig, console: Console, args: argparse.Namespace
+                     ) -> WorkspaceTracker:
+    """The person drives the follower's tip with a gamepad; record; the arm ends limp."""
+    params = cfg.wrapper.ee_action_space_params
+    # One tick per SAMPLE_HZ: the tip moves step sizes * fps per second, as in the env.
+    controller = make_gamepad(min(1.0, cfg.fps / SAMPLE_HZ))
+    controller.start()  # no pad: nothing is connected yet
+    try:
+        robot = connect_follower(cfg)  # stiff: the gamepad moves it
+        try:
+            env = gamepad_env(cfg, robot)
+            env.reset()
+            console.say("Drive the gripper tip with the gamepad over the whole workspace it may "
+                        "reach (left stick x/y, right stick z, LT/RT gripper)"
+                        + (f" ({args.duration:g} s)" if args.duration else "")
+                        + "; press ENTER (or B) to stop.")
+            tick = drive_with(env, controller, cfg.wrapper.use_gripper,
+                              params.roll_step_size is not None)
+            return record_workspace(tick, robot.motor_names,
+                                    RobotKinematics(cfg.robot.kinematics_table), console,
+                                    args.duration)
+        finally:
+            _leave_limp(robot)
+    finally:
+        controller.stop()
+
+
+TELEOPS = {"none": run_by_hand, "leader": run_with_leader, "gamepad": run_with_gamepad}
 
 
 def report(console: Console, tracker: WorkspaceTracker, margin: float) -> dict | None:
@@ -273,7 +393,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="override a config field for this run only (not written)")
     parser.add_argument("--teleop", choices=sorted(TELEOPS), default="none",
                         help="none: torque off, move the arm by hand; leader: the follower "
-                             "follows the leader arm of the config's teleop block")
+                             "follows the leader arm of the config's teleop block; gamepad: "
+                             "drive the follower's tip with a gamepad")
     parser.add_argument("--duration", type=float,
                         help="stop after this many seconds (after the warm-up)")
     parser.add_argument("--warmup", type=float, default=WARMUP_S,
@@ -282,8 +403,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--leader-id", help="--teleop leader: the leader's id (calibration)")
     parser.add_argument("--margin", type=float, default=0.0,
                         help="widen the bounds by this many metres on every side")
+    parser.add_argument("--joint-margin", type=float, default=0.0,
+                        help="widen the written joint limits by this many degrees (gripper: "
+                             "percent) on both ends")
     parser.add_argument("--write", action="store_true",
-                        help=f"write {BOUNDS_FIELD} into the env config")
+                        help=f"write {BOUNDS_FIELD} and {JOINT_LIMITS_FIELD} into the env "
+                             "config")
     parser.add_argument("--output", help="write the updated config here instead (implies "
                                          "--write)")
     args = parser.parse_args(argv)
@@ -291,6 +416,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error("--duration must be > 0")
     if args.margin < 0:
         parser.error("--margin must be >= 0")
+    if not args.joint_margin >= 0:
+        parser.error("--joint-margin must be >= 0")
     if args.warmup < 0:
         parser.error("--warmup must be >= 0")
     if args.teleop != "leader" and (args.leader_port or args.leader_id):
@@ -312,16 +439,43 @@ def main(argv: Sequence[str] | None = None, stdin: TextIO | None = None,
     except ConfigError as error:
         log.error("%s", error)
         return EXIT_USAGE
+    except DeviceNotFoundError as error:
+        log.error("%s", error)
+        return EXIT_FAILED
     except (MotorBusError, CalibrationError, OSError, EOFError) as error:
         log.error("%s (the arm is left limp)", error)
         return EXIT_FAILED
     except KeyboardInterrupt:
         log.error("interrupted: nothing written (the arm is left limp)")
         return EXIT_INTERRUPTED
-    return _finish(args, console, tracker)
+    return _finish(args, console, tracker, cfg)
 
 
-def _finish(args: argparse.Namespace, console: Console, tracker: WorkspaceTracker) -> int:
+def new_joint_limits(cfg: HILSerlRobotEnvConfig, tracker: WorkspaceTracker, margin: float,
+                     console: Console) -> dict[str, list[float]] | None:
+    """robot.joint_limits to write: the seen ranges, and the config's limits of the joints that
+    did not move (null when there are none). Warns when the reset pose lies outside them."""
+    seen, still = tracker.joint_limits(margin)
+    old = cfg.robot.joint_limits or {}
+    limits = {name: list(old[name]) if name in old and name not in seen else seen.get(name)
+              for name in tracker.motor_names if name in seen or name in old}
+    console.say(f'"joint_limits": {limits}' + (f"  (widened by {margin:g})" if margin else ""))
+    if still:
+        console.say(f"Not limited (moved less than {MIN_JOINT_RANGE:g}): {', '.join(still)}"
+                    + (" (the config's limits kept)" if set(still) & set(old) else ""))
+    reset = cfg.wrapper.fixed_reset_joint_positions
+    if reset is not None:
+        outside = [name for name, value in zip(tracker.motor_names, reset)
+                   if name in limits and not limits[name][0] <= value <= limits[name][1]]
+        if outside:
+            log.warning("wrapper.fixed_reset_joint_positions lies outside the joint limits on "
+                        "%s: the arm will stop at the limits on reset (move the arm through the "
+                        "reset pose too, or widen them with --joint-margin)", ", ".join(outside))
+    return limits or None
+
+
+def _finish(args: argparse.Namespace, console: Console, tracker: WorkspaceTracker,
+            cfg: HILSerlRobotEnvConfig) -> int:
     if tracker.samples == 0:
         log.error("no reading of the arm was made (the arm is left limp)")
         return EXIT_INTERRUPTED if tracker.interrupted else EXIT_FAILED
@@ -331,13 +485,17 @@ def _finish(args: argparse.Namespace, console: Console, tracker: WorkspaceTracke
         return EXIT_INTERRUPTED
     if bounds is None:
         return EXIT_FAILED
+    limits = new_joint_limits(cfg, tracker, args.joint_margin, console)
     if args.write or args.output:
+        values = {BOUNDS_FIELD: bounds}
+        if limits is not None:
+            values[JOINT_LIMITS_FIELD] = limits
         try:
-            update_env_config(args.config, {BOUNDS_FIELD: bounds}, args.output)
+            update_env_config(args.config, values, args.output)
         except (ConfigError, OSError) as error:
             log.error("the config was not written: %s", error)
             return EXIT_FAILED
-        console.say(f"Wrote {BOUNDS_FIELD} to {args.output or args.config}")
+        console.say(f"Wrote {' and '.join(values)} to {args.output or args.config}")
     return EXIT_OK
 
 

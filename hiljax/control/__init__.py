@@ -39,11 +39,14 @@ from hiljax.control.keymap import (
     KeyMap,
 )
 from hiljax.control.leader import (
+    INTERVENTION_KEY_MODES,
     LEADER_CONTROL_MODES,
     LEADER_KEYMAP,
     LeaderArmController,
     LeaderSettings,
+    leader_arm,
     leader_gripper_command,
+    leader_keymap,
     make_leader_controller,
 )
 from hiljax.control.mapping import (
@@ -83,6 +86,7 @@ __all__ = [
     "GRIPPER_OPEN",
     "GRIPPER_STAY",
     "HID_LAYOUTS",
+    "INTERVENTION_KEY_MODES",
     "KEYBOARD_EE_KEYMAP",
     "LEADER_CONTROL_MODES",
     "LEADER_KEYMAP",
@@ -109,7 +113,9 @@ __all__ = [
     "StepRecord",
     "gamepad_commands",
     "gripper_value",
+    "leader_arm",
     "leader_gripper_command",
+    "leader_keymap",
     "make_controller",
     "make_leader_controller",
     "pad_commands",

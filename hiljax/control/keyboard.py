@@ -46,6 +46,25 @@ def key_event_from_pygame(event, pygame) -> KeyEvent | None:
     return None
 
 
+def keymap_keys(keymap: KeyMap) -> set[str]:
+    """Every key name the map uses."""
+    return {*keymap.moves, *keymap.gripper, *keymap.toggle_intervention,
+            *keymap.hold_intervention, *keymap.episode_end, *keymap.quit}
+
+
+def check_key_names(keymap: KeyMap, pygame) -> None:
+    """Every key of the map as pygame spells it (events are matched by that spelling), so a
+    misspelt key - a foot pedal's configured in a config file - fails here, not silently."""
+    for key in sorted(keymap_keys(keymap)):
+        try:
+            spelling = pygame.key.name(pygame.key.key_code(key))
+        except ValueError:
+            raise ValueError(f"unknown key name {key!r}: use pygame's key names (e.g. "
+                             "'space', 'page down', 'f13', 'b')") from None
+        if spelling != key:
+            raise ValueError(f"key {key!r} is spelt {spelling!r} by pygame: use that")
+
+
 def describe_keymap(keymap: KeyMap) -> list[str]:
     """Human-readable help lines, built from the map so the help never drifts from the keys."""
     lines = [
@@ -54,6 +73,7 @@ def describe_keymap(keymap: KeyMap) -> list[str]:
     ]
     lines += [f"{key}: {action} gripper (hold)" for key, action in keymap.gripper.items()]
     lines += [f"{key}: toggle intervention" for key in sorted(keymap.toggle_intervention)]
+    lines += [f"{key}: intervene while held" for key in sorted(keymap.hold_intervention)]
     lines += [f"{key}: end episode ({status})" for key, status in keymap.episode_end.items()]
     lines += [f"{key}: quit" for key in sorted(keymap.quit)]
     return lines
@@ -85,10 +105,15 @@ class KeyboardController(InputController):
         if not pygame.display.get_init():
             pygame.display.init()
             self._owns_display = True
+        self._pygame = pygame
+        try:
+            check_key_names(self.keymap, pygame)  # needs the display up (pygame warns else)
+        except ValueError:
+            self.stop()
+            raise
         if pygame.display.get_surface() is None:
             pygame.display.set_mode(self.window_size)
             pygame.display.set_caption(WINDOW_CAPTION)
-        self._pygame = pygame
         logger.info("keyboard controls: %s", "; ".join(describe_keymap(self.keymap)))
 
     def stop(self) -> None:

@@ -11,6 +11,8 @@ recorded session is readable JSON. The default map (DEFAULT_KEYMAP), and where e
                           counter-clockwise / clockwise, seen from above a gripper pointing down
     left ctrl / right ctrl  close / open gripper while held   LeRobot `keyboard_ee` teleop
     i                     toggle intervention     LeRobot gym_manipulator KeyboardControlWrapper
+                          (a map may instead name `hold_intervention` keys: intervene while
+                          held, e.g. a USB foot pedal that sends a key)
     s / f / r             success / failure / rerecord (ends the episode)   same wrapper
     escape (or closing the window)   quit         LeRobot KeyboardController
 
@@ -46,6 +48,9 @@ class KeyMap:
         default_factory=lambda: {"left ctrl": "close", "right ctrl": "open"}
     )
     toggle_intervention: frozenset[str] = frozenset({"i"})
+    # Keys that intervene while held: KEYDOWN starts the intervention, KEYUP (or the window
+    # losing focus) ends it - a foot pedal, or LeRobot's hold-to-intervene gamepad button.
+    hold_intervention: frozenset[str] = frozenset()
     episode_end: Mapping[str, str] = field(
         default_factory=lambda: {"s": SUCCESS, "f": FAILURE, "r": RERECORD}
     )
@@ -122,7 +127,7 @@ def keyboard_commands(
     return Commands(
         deltas=tuple(deltas),
         roll=roll,
-        intervene=state.intervention,
+        intervene=state.intervention or bool(state.held & keymap.hold_intervention),
         gripper=gripper,
         episode_end=state.episode_end,
         quit=state.quit,

@@ -1,12 +1,12 @@
 """LeaderArmController: a person takes over by moving a leader arm (LeRobot's `control_mode`
 "leader" / "leader_automatic": its pre-0.4 GearedLeaderControlWrapper and automatic variant).
 
-    leader = ServoArm(ServoArmConfig(type="so101_leader", port="/dev/ttyACM1", id="my_leader"))
-    controller = LeaderArmController(leader, RobotKinematics("so100"), step_sizes=(0.02,) * 3,
-                                     use_gripper=True, automatic=False)
+    leader = ServoArmConfig(type="so101_leader", port="/dev/ttyACM1", id="my_leader")
+    controller = make_leader_controller(leader, step_sizes=(0.02,) * 3, kinematics="so100")
     env = make_robot_env(cfg, controller=controller)   # InterventionWrapper drives it
 
-While the policy acts, the leader is "geared" to the follower (`LeaderSettings.follow`): torque on
+Leaders: SO-100 / SO-101 (follower so100 / so101 / moss) and Koch (follower koch). While the
+policy acts, the leader is "geared" to the follower (`LeaderSettings.follow`): torque on
 with low gains (Feetech P=4 I=0 D=4; Dynamixel Position P/I/D = 50/0/0, the same 1/8 of the
 factory P) and each update writes the follower's joints as its goals, so it stays where the
 follower is and the person can take over without a jump. When the person takes over, the
@@ -15,23 +15,30 @@ leader's torque goes off and the action is the tip of the leader minus the tip o
 own action space, which EEActionWrapper turns back into "go to the leader's tip" (at most one
 step size per axis per step). With a roll action (`roll_step_deg`, the env's roll_step_size)
 the wrist roll follows the leader's the same way: the roll gap over the roll step, clipped.
-Both arms use the follower's kinematics (an SO-100/101 leader has the follower's geometry).
+Both arms use the follower's kinematics (a leader has its follower's geometry: the SO-100/101
+leader the SO arm's, the Koch leader the Koch's; other pairs are refused).
 The gripper command: `leader_gripper_command`.
 
-Take-over: the events controller's intervention flag (default: the keyboard, `space` or `i`
-toggles; `s` / `f` / `r` success / failure / rerecord; `escape` quits - hiljax's keys plus
-LeRobot's leader toggle `space`; LeRobot's guide ends a failed episode with `esc`, which quits
-here). With `automatic`, also when the person pushes the leader more than
+Take-over: the events controller's intervention flag. The default is the keyboard (a small
+pygame window to keep focused): `LeaderSettings.intervention_keys` ("space" and "i") toggle a
+take-over (`intervention_key_mode` "toggle", LeRobot's leader guide), or, with "hold", take
+over while held - KEYDOWN starts, KEYUP ends it: a USB foot pedal that sends a key
+(configure the pedal's key, e.g. "b" or "page down", pygame's spelling). `s` / `f` / `r`
+success / failure / rerecord; `escape` quits (LeRobot's guide ends a failed episode with
+`esc`, which quits here). With `automatic`, also when the person pushes the leader more than
 `takeover_threshold_deg` from the follower on any arm joint; that take-over ends by itself once
 the leader has been held still with the follower's tip on the leader's for `release_steps`
-updates. The key pressed during it takes it over (it then lasts until the key is pressed
-again). The automatic trigger is armed only after the leader has come within half the threshold
-of the follower, so a leader still travelling to the follower (at start, after a reset or a
-take-over) does not fire.
+updates. A key take-over during it replaces it (lasting until the key is pressed again, or
+released with "hold"). The automatic trigger is armed only after the leader has come within
+half the threshold of the follower, so a leader still travelling to the follower (at start,
+after a reset or a take-over) does not fire.
 
 The controller owns the leader: start() connects it, stop() leaves it limp and disconnects it.
-Leader joints must read in degrees (SO-100/101 leaders do; LeRobot's Koch leader reads its body
-joints in -100..100 and is refused).
+Leader joints must read in degrees. LeRobot's Koch leader reads its arm joints in -100..100 of
+its calibrated range; `leader_arm` (used for a ServoArmConfig) reads them in degrees instead,
+from the same LeRobot calibration file: (raw - middle of the range) * 360 / 4095, the Koch
+follower's own degrees. Its gripper (0..100) is geared and freed like the others; with
+follow=False it keeps LeRobot's spring-back trigger (held at 50 with torque on).
 """
 
 from __future__ import annotations
@@ -45,7 +52,7 @@ import numpy as np
 from hiljax.control.base import GRIPPER_CLOSE, GRIPPER_OPEN, GRIPPER_STAY, InputController
 from hiljax.control.keyboard import KeyboardController
 from hiljax.control.keymap import KeyMap
-from hiljax.kinematics import RobotKinematics
+from hiljax.kinematics import ROBOT_LINK_ORIGINS, RobotKinematics
 
 logger = logging.getLogger(__name__)
 
@@ -54,8 +61,31 @@ NUM_ARM_JOINTS = 5  # then the gripper
 WRIST_ROLL = 4
 MAX_GRIPPER_POS = 100.0  # the gripper reads 0 (closed) .. 100 (open) on both arms
 
-# The keyboard beside a leader arm: no movement keys (the arm moves the end effector).
-LEADER_KEYMAP = KeyMap(moves={}, gripper={}, toggle_intervention=frozenset({"space", "i"}))
+INTERVENTION_KEY_MODES = ("toggle", "hold")
+DEFAULT_INTERVENTION_KEYS = ("space", "i")
+
+
+def leader_keymap(intervention_keys=DEFAULT_INTERVENTION_KEYS, mode: str = "toggle") -> KeyMap:
+    """The keyboard beside a leader arm: no movement keys (the arm moves the end effector);
+    `intervention_keys` toggle a take-over ("toggle") or take over while held ("hold")."""
+    if mode not in INTERVENTION_KEY_MODES:
+        raise ValueError(f"intervention_key_mode must be one of {INTERVENTION_KEY_MODES}, got "
+                         f"{mode!r}")
+    keys = frozenset(intervention_keys)
+    if not keys or not all(isinstance(k, str) and k for k in keys):
+        raise ValueError(f"intervention_keys must name at least one key, got "
+                         f"{intervention_keys!r}")
+    keymap = KeyMap(moves={}, gripper={})
+    taken = keys & (set(keymap.episode_end) | keymap.quit)
+    if taken:
+        raise ValueError(f"intervention_keys {sorted(taken)} already end an episode or quit")
+    if mode == "hold":
+        return dataclasses.replace(keymap, toggle_intervention=frozenset(),
+                                   hold_intervention=keys)
+    return dataclasses.replace(keymap, toggle_intervention=keys)
+
+
+LEADER_KEYMAP = leader_keymap()
 
 # Low gains while geared to the follower, so a hand can overpower the leader (LeRobot's P_coeff
 # default is 32; an XL330's Position_P_Gain 400). Feetech's gains sit in EEPROM: they are written
@@ -87,6 +117,13 @@ class LeaderSettings:
     gripper_threshold: float = 0.3
     # Register -> value written while geared; None: FOLLOW_GAINS for the leader's bus.
     follow_gains: Mapping[str, int] | None = None
+    # The default keyboard's take-over keys (pygame's names) and whether a press toggles the
+    # take-over or it lasts while the key is held (a foot pedal). Ignored when `events` is given.
+    intervention_key_mode: str = "toggle"
+    intervention_keys: tuple[str, ...] = DEFAULT_INTERVENTION_KEYS
+
+    def __post_init__(self):
+        leader_keymap(self.intervention_keys, self.intervention_key_mode)  # checks both
 
 
 def leader_gripper_command(leader: float, follower: float, last: tuple[int, float] | None,
@@ -138,7 +175,10 @@ class LeaderArmController(InputController):
         self.use_gripper = use_gripper
         self.roll_step_deg = roll_step_deg
         self.automatic = automatic
-        self.events = events if events is not None else KeyboardController(keymap=LEADER_KEYMAP)
+        if events is None:
+            events = KeyboardController(keymap=leader_keymap(settings.intervention_keys,
+                                                             settings.intervention_key_mode))
+        self.events = events
         if automatic and not settings.follow:
             raise ValueError("automatic take-over needs the geared leader (follow=True): a limp "
                              "leader drifts from the follower and would take over by itself")
@@ -298,8 +338,40 @@ class LeaderArmController(InputController):
             mode = getattr(motor, "norm_mode", None)
             if mode is not None and getattr(mode, "value", mode) != "degrees":
                 raise ValueError(f"leader joint {name} reads in {mode}, not degrees: the leader "
-                                 "action needs degrees (use_degrees=True; the Koch leader is "
-                                 "not supported)")
+                                 "action needs degrees (use_degrees=True; build a Koch leader "
+                                 "with hiljax.control.leader.leader_arm)")
+
+
+def leader_arm(config):
+    """The ServoArm of a leader config, its arm joints read in degrees.
+
+    LeRobot's Koch leader reads its arm joints in -100..100 of the calibrated range whatever
+    use_degrees says; this one's bus normalises them as DEGREES instead. The calibration file is
+    the same (raw ticks: LeRobot's file, in LeRobot's place), and the two readings are one
+    linear map through it: degrees = value / 100 * (range_max - range_min) / 2 * 360 / 4095,
+    except that degrees do not saturate at the range's ends. Goals written to the geared leader
+    are then degrees too. Other leaders: their own bus (degrees with use_degrees)."""
+    from hiljax.hardware.robots import ServoArm
+
+    spec = config.spec
+    bus = None
+    if spec.body_always_range:
+        bus = dataclasses.replace(spec, body_always_range=False).make_bus(config.port,
+                                                                          use_degrees=True)
+    return ServoArm(config, bus=bus)
+
+
+def is_koch(table_or_type: str) -> bool:
+    return table_or_type.startswith("koch")
+
+
+def check_leader_pair(leader_type: str, kinematics_table: str) -> None:
+    """A leader drives a follower of its own geometry: the Koch leader a Koch, the SO-100/101
+    leader an SO-100/101 or Moss (the SO-100 layout). Both arms' tips use that table."""
+    if is_koch(leader_type) != is_koch(kinematics_table):
+        want = "a koch follower" if is_koch(leader_type) else "an so100/so101/moss follower"
+        raise ValueError(f"{leader_type} drives {want} (the tips of both arms use the "
+                         f"follower's kinematics), not the {kinematics_table!r} arm")
 
 
 def make_leader_controller(leader, *, step_sizes: Sequence[float], use_gripper: bool = True,
@@ -312,16 +384,20 @@ def make_leader_controller(leader, *, step_sizes: Sequence[float], use_gripper: 
 
     leader: a `ServoArmConfig` of a leader type (built into a ServoArm, connected by start()) or
     a ready arm object. kinematics: the follower's kinematics table (the env's
-    `robot.kinematics_table`) or a RobotKinematics. step_sizes: ee_action_space_params' x/y/z.
+    `robot.kinematics_table`) or a RobotKinematics; a leader config must suit it
+    (`check_leader_pair`). step_sizes: ee_action_space_params' x/y/z.
     """
-    from hiljax.hardware.robots import ServoArm, ServoArmConfig
+    from hiljax.hardware.robots import ServoArmConfig
 
     if control_mode not in LEADER_CONTROL_MODES:
         raise ValueError(f"control_mode {control_mode!r} is not one of {LEADER_CONTROL_MODES}")
     if isinstance(leader, ServoArmConfig):
         if not leader.spec.is_leader:
             raise ValueError(f"{leader.type} is not a leader arm (e.g. so101_leader)")
-        leader = ServoArm(leader)
+        table = kinematics if isinstance(kinematics, str) else kinematics.robot_type
+        if table in ROBOT_LINK_ORIGINS:  # a custom geometry is the caller's business
+            check_leader_pair(leader.type, table)
+        leader = leader_arm(leader)
     if isinstance(kinematics, str):
         kinematics = RobotKinematics(kinematics)
     return LeaderArmController(leader, kinematics, step_sizes, use_gripper=use_gripper,

@@ -11,6 +11,7 @@ ill-typed fields raise `ConfigError` naming the field); values are checked when 
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 
 from hiljax.config import FrozenMapping, load_config, require
@@ -20,7 +21,11 @@ from hiljax.kinematics import ROBOT_LINK_ORIGINS
 
 ROBOT_TYPES = tuple(ROBOT_TYPE_REGISTRY)
 KINEMATICS_TABLES = tuple(ROBOT_LINK_ORIGINS)
-LEADER_TYPES = ("so100_leader", "so101_leader")
+LEADER_TYPES = ("so100_leader", "so101_leader", "koch_leader")
+INTERVENTION_KEY_MODES = ("toggle", "hold")  # hiljax.control.leader's
+# Keys the leader's keyboard already uses (success / failure / rerecord, quit).
+LEADER_RESERVED_KEYS = ("s", "f", "r", "escape")
+GRIPPER_MOTOR = "gripper"
 # "leader" / "leader_automatic" are the reference's leader-arm modes (no leader arm here);
 # "sim_operator" is hiljax's scripted person for the simulator (hiljax.envs.sim.operator).
 CONTROL_MODES = ("gamepad", "gamepad_hid", "keyboard", "leader", "leader_automatic",
@@ -60,6 +65,10 @@ class RobotConfig:
     max_relative_target: float | None = None
     disable_torque_on_disconnect: bool = True
     use_degrees: bool = True
+    # A real arm: motor name -> [min, max] in the arm's units (degrees; the gripper 0..100)
+    # that goals are clipped to, inside the calibration's range (python -m
+    # hiljax.find_ee_bounds --write fills it from the ranges it saw). null: the calibration's.
+    joint_limits: dict[str, tuple[float, ...]] | None = None
     # Simulated robots only (a SimulatedTask): reward 1 + terminate on task success, and the
     # cube position as observation.environment_state (as gym-hil).
     task_reward: bool = True
@@ -90,6 +99,8 @@ class RobotConfig:
                     "EE wrappers work in degrees")
         require(self.max_relative_target is None or self.max_relative_target > 0,
                 "robot.max_relative_target must be > 0 or null")
+        if self.joint_limits is not None:
+            object.__setattr__(self, "joint_limits", self._checked_joint_limits())
         require(self.kinematics is None or self.kinematics in KINEMATICS_TABLES,
                 f"robot.kinematics must be one of {KINEMATICS_TABLES} or null")
         for name in ("cube_x_range", "cube_y_range"):
@@ -117,6 +128,33 @@ class RobotConfig:
             require(not (self.is_real and self.cameras), "a real arm's robot.cameras name "
                     "their devices: {\"front\": {\"type\": \"opencv\", \"index_or_path\": 0, "
                     "\"width\": 640, \"height\": 480, \"fps\": 30}}")
+
+    def _checked_joint_limits(self) -> FrozenMapping:
+        """{motor: (min, max)}: finite numbers, min < max, the gripper inside 0..100, and
+        for a real arm only its motors' names."""
+        limits = self.joint_limits
+        require(isinstance(limits, dict), f"robot.joint_limits must be an object {{motor: [min, "
+                f"max]}}, got {limits!r}")
+        if self.is_real:
+            from hiljax.hardware.robots.arms import MOTOR_NAMES  # serial code: only when set
+
+            unknown = sorted(set(limits) - set(MOTOR_NAMES))
+            require(not unknown, f"robot.joint_limits: unknown motors {unknown}; the arm's are "
+                    f"{list(MOTOR_NAMES)}")
+        out = {}
+        for name, value in limits.items():
+            require(isinstance(value, (list, tuple)) and len(value) == 2
+                    and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                            and math.isfinite(v) for v in value),
+                    f"robot.joint_limits.{name} must be [min, max], two finite numbers, got "
+                    f"{value!r}")
+            low, high = (float(v) for v in value)
+            require(low < high, f"robot.joint_limits.{name}: need min < max, got {[low, high]}")
+            if name == GRIPPER_MOTOR:
+                require(0.0 <= low and high <= 100.0, f"robot.joint_limits.gripper reads 0 "
+                        f"(closed) .. 100 (open), got {[low, high]}")
+            out[name] = (low, high)
+        return FrozenMapping(out)
 
     @property
     def camera_names(self) -> tuple[str, ...]:
@@ -305,9 +343,11 @@ class EnvWrapperConfig:
 class TeleopConfig:
     """The leader arm of control_mode "leader" / "leader_automatic" (LeRobot's `env.teleop`;
     hiljax.control.leader). The follower's gripper and EE follow the leader while the person
-    has taken over (space or i toggles; automatic mode also when the leader is pushed away)."""
+    has taken over (`intervention_keys` toggle it, or hold it with "hold"; automatic mode also
+    when the leader is pushed away)."""
 
-    type: str = "so101_leader"  # so100_leader | so101_leader (a leader arm in degrees)
+    # so100_leader | so101_leader (robot so100 / so101 / moss) | koch_leader (robot koch)
+    type: str = "so101_leader"
     port: str | None = None
     id: str | None = None
     calibration_dir: str | None = None
@@ -320,15 +360,30 @@ class TeleopConfig:
     release_distance_m: float = 0.01
     deadband_m: float = 0.001  # tips this close: a zero action (below the servos' resolution)
     gripper_threshold: float = 0.3  # open / close at this fraction of the range apart
+    # The take-over keys of the leader's keyboard window (pygame's key names) and how they act:
+    # "toggle" - a press starts, the next ends it (LeRobot's leader guide: space); "hold" - the
+    # take-over lasts while a key is held (a USB foot pedal sending e.g. "b" or "page down").
+    intervention_key_mode: str = "toggle"
+    intervention_keys: tuple[str, ...] = ("space", "i")
 
     def __post_init__(self):
-        require(self.type in LEADER_TYPES, f"teleop.type must be one of {LEADER_TYPES} (a "
-                f"leader arm read in degrees), got {self.type!r}")
+        require(self.type in LEADER_TYPES, f"teleop.type must be one of {LEADER_TYPES}, got "
+                f"{self.type!r}")
         require(bool(self.port), "teleop.port: the leader arm's serial port (python -m "
                 "hiljax.find_port finds it)")
         require(self.takeover_threshold_deg > 0 and self.deadband_m >= 0
                 and 0 < self.gripper_threshold < 1, "teleop: thresholds must be positive "
                 "(gripper_threshold in (0, 1))")
+        require(self.intervention_key_mode in INTERVENTION_KEY_MODES,
+                f"teleop.intervention_key_mode must be one of {INTERVENTION_KEY_MODES}, got "
+                f"{self.intervention_key_mode!r}")
+        keys = tuple(self.intervention_keys)
+        require(bool(keys) and all(isinstance(k, str) and k for k in keys),
+                f"teleop.intervention_keys must name at least one key, got {keys!r}")
+        taken = sorted(set(keys) & set(LEADER_RESERVED_KEYS))
+        require(not taken, f"teleop.intervention_keys {taken}: these keys already end an "
+                "episode (s / f / r) or quit (escape)")
+        object.__setattr__(self, "intervention_keys", keys)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -372,6 +427,13 @@ class HILSerlRobotEnvConfig:
         if self.wrapper.ee_action_space_params.control_mode in ("leader", "leader_automatic"):
             require(self.teleop is not None, "control_mode leader needs teleop: the leader arm "
                     '({"type": "so101_leader", "port": "/dev/ttyACM1", "id": "my_leader"})')
+        if self.teleop is not None and self.robot.is_real:
+            # A leader drives an arm of its own kind (both tips use the follower's kinematics).
+            allowed = tuple(t for t in LEADER_TYPES
+                            if (t == "koch_leader") == (self.robot.type == "koch"))
+            require(self.teleop.type in allowed, f"teleop.type must be one of {allowed} for "
+                    f"robot.type {self.robot.type!r} (a leader drives an arm of its own kind), "
+                    f"got {self.teleop.type!r}")
         if self.robot.type == "gym_hil":
             require(self.task.startswith("Panda"),
                      f"robot.type gym_hil needs task = a gym_hil env id such as "

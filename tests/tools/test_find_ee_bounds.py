@@ -16,7 +16,6 @@ import shutil
 import signal
 import subprocess
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -106,8 +105,10 @@ def assert_limp(arm: VirtualSO100) -> None:
 
 
 def without_bounds(data: dict) -> dict:
+    """The config less what --write writes (the EE bounds and the joint limits)."""
     data = json.loads(json.dumps(data))
     del data["wrapper"]["ee_action_space_params"]["bounds"]
+    data["robot"].pop("joint_limits", None)
     return data
 
 
@@ -132,6 +133,14 @@ def test_the_written_bounds_hold_every_visited_pose(arm, config, sessions):
     assert without_bounds(written) == without_bounds(original)
     assert list(written) == list(original)  # the file's order too
     assert "max_ee (m)" in session.screen.text()
+    # Every joint moved: each one's seen range (poses held to a tick), rounded outwards.
+    poses = np.array([START, *POSES])
+    limits = written["robot"]["joint_limits"]
+    assert list(limits) == list(MOTOR_NAMES)
+    for index, name in enumerate(MOTOR_NAMES):
+        low, high = limits[name]
+        assert poses[:, index].min() - 0.2 <= low <= poses[:, index].min() + 0.1
+        assert poses[:, index].max() - 0.1 <= high <= poses[:, index].max() + 0.2
 
     cfg = load_env_config(config)
     env = make_robot_env(cfg, controller=ScriptedController(lambda *_: (0, 0, 0),
@@ -141,6 +150,7 @@ def test_the_written_bounds_hold_every_visited_pose(arm, config, sessions):
         while not isinstance(wrapper, EEActionWrapper):
             wrapper = wrapper.env
         np.testing.assert_array_equal(wrapper.bounds["min"], bounds["min"])
+        assert cfg.robot.joint_limits == {k: tuple(v) for k, v in limits.items()}
     finally:
         env.close()
     assert_limp(arm)
