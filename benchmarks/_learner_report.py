@@ -30,10 +30,11 @@ def print_report(results: dict) -> None:
     print("steps/s = UTD rounds/s (utd_ratio 2); loop = hiljax's learner loop (prefetch, donated "
           "rounds, host buffer); dev-buf = the same sampling from the buffer's device copy;")
     print("speed-up (loop / LeRobot) and goal use the loop; %peak = update-only GFLOP/s / "
-          "measured f32 matmul GFLOP/s")
+          "measured f32 1024^3 matmul GFLOP/s; %layer = the same / GFLOP/s of one matmul of the "
+          "round's layer shape (batch x 256 x 256)")
     head = (f"{'config':<10}{'batch':>6}{'compile s':>10}{'upd-only':>10}{'smp+upd':>10}"
             f"{'loop':>9}{'dev-buf':>9}{'LeRobot':>9}{'speed-up':>9}{'goal':>7}{'met':>5}"
-            f"{'%peak':>7}{'peak RSS MB':>12}")
+            f"{'%peak':>7}{'%layer':>7}{'peak RSS MB':>12}")
     print(head)
     print("-" * len(head))
     for name, r in results.items():
@@ -47,7 +48,8 @@ def print_report(results: dict) -> None:
               f"{_fmt(r['learner_loop']['steps_per_s'], 9)}{_fmt(device_loop, 9)}"
               f"{_fmt(r.get('reference_steps_per_s'), 9, 3)}{_fmt(r.get('speedup'), 8)}x"
               f"{_fmt(r['goal_steps_per_s'], 7, 0)}{_fmt(r['goal_met'], 5)}"
-              f"{_fmt(100 * r['peak_fraction'], 7, 0)}{_fmt(r['peak_rss_mb'], 12, 0)}")
+              f"{_fmt(100 * r['peak_fraction'], 7, 0)}"
+              f"{_fmt(100 * r['layer_matmul_fraction'], 7, 0)}{_fmt(r['peak_rss_mb'], 12, 0)}")
     for name, r in ok.items():
         print(f"{name:<10} LeRobot figure: {r.get('reference_source', '-')}")
     print_breakdown(ok)

@@ -69,6 +69,7 @@ from _timing import (
     block,
     flops_of,
     matmul_gflops,
+    matmul_gflops_at,
     peak_rss_mb,
     rss_mb,
     time_calls,
@@ -267,6 +268,9 @@ def run_case(case: Case, args: argparse.Namespace) -> dict:
                     "device": describe(jax.devices()[0]), "jax": jax.__version__,
                     "machine_matmul_gflops": matmul_gflops()}
     config = make_config(case)
+    # The critics' hidden layer: (batch x width) @ (width x width), the round's typical matmul.
+    width = config.critic_network_kwargs.hidden_dims[0]
+    result["layer_matmul_gflops"] = matmul_gflops_at(case.batch_size, width, width)
     agent = sac.SACAgent.create(config, jax.random.key(0))
     rng = np.random.default_rng(0)
 
@@ -359,6 +363,9 @@ def finish(result: dict, case: Case) -> None:
     peak = result["machine_matmul_gflops"]
     result["peak_fraction"] = result["achieved_gflops"] / peak
     result["peak_fraction_loop"] = result["achieved_gflops_loop"] / peak
+    # The same against what a matmul of the round's own layer shape reaches on this device.
+    result["layer_matmul_fraction"] = result["achieved_gflops"] / result["layer_matmul_gflops"]
+    result["layer_matmul_of_peak"] = result["layer_matmul_gflops"] / peak
 
 
 def compare(results: dict, reference: dict | None) -> None:
