@@ -270,7 +270,7 @@ def run_case(case: Case, args: argparse.Namespace) -> dict:
     config = make_config(case)
     # The critics' hidden layer: (batch x width) @ (width x width), the round's typical matmul.
     width = config.critic_network_kwargs.hidden_dims[0]
-    result["layer_matmul_gflops"] = matmul_gflops_at(case.batch_size, width, width)
+    result["layer_matmul_gflops"] = matmul_gflops_at(case.batch_size, width)
     agent = sac.SACAgent.create(config, jax.random.key(0))
     rng = np.random.default_rng(0)
 
