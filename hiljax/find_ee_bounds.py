@@ -51,8 +51,7 @@ from hiljax.control.leader import check_leader_pair, leader_arm
 from hiljax.control.teleop import controller_action
 from hiljax.envs.configs import HILSerlRobotEnvConfig, TeleopConfig, load_env_config
 from hiljax.envs.env import HILSerlRobotEnv
-from hiljax.envs.factory import make_robot
-from hiljax.envs.wrappers.action import EEActionWrapper, GripperActionWrapper
+from hiljax.envs.factory import action_wrappers, make_robot
 from hiljax.hardware.motors import CalibrationError, MotorBusError
 from hiljax.hardware.robots import ServoArm, ServoArmConfig
 from hiljax.kinematics import RobotKinematics
@@ -246,14 +245,11 @@ def make_gamepad(speed: float) -> InputController:
 def gamepad_env(cfg: HILSerlRobotEnvConfig, robot) -> gym.Env:
     """The env's EE action path over the connected follower: joint targets from
     [dx, dy, dz] (+ droll) (+ gripper command), tip clipped to EXPLORE_BOUNDS."""
-    wrapper = cfg.wrapper
-    params = dataclasses.replace(wrapper.ee_action_space_params, bounds=EXPLORE_BOUNDS)
+    params = dataclasses.replace(cfg.wrapper.ee_action_space_params, bounds=EXPLORE_BOUNDS)
+    exploring = dataclasses.replace(
+        cfg, wrapper=dataclasses.replace(cfg.wrapper, ee_action_space_params=params))
     env = HILSerlRobotEnv(robot, fps=SAMPLE_HZ, realtime=False)  # the loop keeps the pace
-    if wrapper.use_gripper:
-        env = GripperActionWrapper(env,
-                                   quantization_threshold=wrapper.gripper_quantization_threshold)
-    return EEActionWrapper(env, params, use_gripper=wrapper.use_gripper,
-                           kinematics=RobotKinematics(cfg.robot.kinematics_table))
+    return action_wrappers(env, exploring, RobotKinematics(cfg.robot.kinematics_table))
 
 
 def drive_with(env: gym.Env, controller: InputController, use_gripper: bool,

@@ -90,7 +90,7 @@ def _wrapped_env(cfg: HILSerlRobotEnvConfig, robot, controller, reward_classifie
                           add_environment_state=cfg.robot.add_environment_state)
     env = _observation_wrappers(env, cfg, kinematics)
     env = _reward_and_time_wrappers(env, cfg, reward_classifier)
-    env = _action_wrappers(env, cfg, kinematics)
+    env = action_wrappers(env, cfg, kinematics)
     if controller is None and wrapper.ee_action_space_params.control_mode == "sim_operator":
         controller = make_sim_operator(cfg, robot)
     env = _intervention_wrapper(env, cfg, controller)
@@ -135,7 +135,8 @@ def _reward_and_time_wrappers(env, cfg: HILSerlRobotEnvConfig, reward_classifier
     return TimeLimitWrapper(env, control_time_s=cfg.wrapper.control_time_s, fps=cfg.fps)
 
 
-def _action_wrappers(env, cfg: HILSerlRobotEnvConfig, kinematics) -> gym.Env:
+def action_wrappers(env, cfg: HILSerlRobotEnvConfig, kinematics) -> gym.Env:
+    """The EE action path (gripper, EE deltas -> joint targets) over a joint-target env."""
     wrapper = cfg.wrapper
     if wrapper.use_gripper:
         env = GripperActionWrapper(env, quantization_threshold=wrapper.gripper_quantization_threshold)
